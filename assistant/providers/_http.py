@@ -1,0 +1,291 @@
+"""The wire layer every client stands on: one aiohttp session, error translation, stream framing.
+
+Foreign exceptions are translated here and nowhere else: aiohttp errors and ``asyncio.TimeoutError``
+become ``TransientError``; every non-2xx answer goes to ``classify_error``. Provider modules never
+catch ``aiohttp.*`` themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .._redact import register_secret
+from ..config import Timeouts
+from ..errors import LLMError, TransientError, UsageError, classify_error
+
+__all__ = ["HTTPClient", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+
+_CHUNK = 1 << 16
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+# A local server answers one request at a time; clients for the same local URL share one limit.
+_shared_limits: dict[str, tuple[weakref.ref[asyncio.AbstractEventLoop], asyncio.Semaphore]] = {}
+
+
+def _shared_semaphore(key: str, size: int) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    entry = _shared_limits.get(key)
+    if entry is None or entry[0]() is not loop:
+        entry = (weakref.ref(loop), asyncio.Semaphore(size))
+        _shared_limits[key] = entry
+    return entry[1]
+
+
+class HTTPClient:
+    """Owns one ``aiohttp.ClientSession`` (made lazily, remade if the event loop changed)."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        max_concurrency: int | None = None,
+        share_limit: bool = False,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        register_secret(api_key)
+        self._headers = dict(headers or {})
+        self.timeouts = timeouts or Timeouts()
+        self.max_concurrency = max_concurrency
+        self._share_limit = share_limit
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._api_key)
+
+    def _auth_headers(self) -> dict[str, str]:
+        """Headers that carry the key; each wire format says how."""
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            timeout = aiohttp.ClientTimeout(
+                total=self.timeouts.total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read
+            )
+            self._session = aiohttp.ClientSession(
+                timeout=timeout,
+                headers={**self._headers, **self._auth_headers()},
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            )
+            self._session_loop = loop
+            self._semaphore = None
+        return self._session
+
+    def _limit(self) -> asyncio.Semaphore | None:
+        if not self.max_concurrency:
+            return None
+        if self._share_limit:
+            return _shared_semaphore(self.base_url, self.max_concurrency)
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphore
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        model: str = "",
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one request; yield the 2xx response, raise a classified ``LLMError`` otherwise."""
+        url = path if path.startswith("http") else self.base_url + path
+        session = self._session_now()
+        data = orjson.dumps(json) if json is not None else None
+        hdrs = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
+        kwargs: dict[str, Any] = {"data": data, "headers": hdrs, "params": params}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.timeouts.connect))
+        limit = self._limit()
+        with translate_errors(self.provider, model):
+            if limit is not None:
+                await limit.acquire()
+            try:
+                async with session.request(method, url, **kwargs) as response:
+                    if response.status >= 400:
+                        body = await response.read()
+                        raise _with_model(classify_error(self.provider, response.status, body, response.headers), model)
+                    yield response
+            finally:
+                if limit is not None:
+                    limit.release()
+
+    async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
+        async with self.request("GET", path, params=params, timeout=timeout) as response:
+            return loads(await response.read())
+
+    async def post_json(self, path: str, body: Any, *, model: str = "", params: Mapping[str, str] | None = None) -> Any:
+        async with self.request("POST", path, json=body, model=model, params=params) as response:
+            raw = await response.read()
+        with translate_errors(self.provider, model):
+            return loads(raw) if raw.strip() else {}
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            with contextlib.suppress(RuntimeError):
+                await session.close()
+
+
+def _with_model(err: LLMError, model: str) -> LLMError:
+    if model and not err.model:
+        err.model = model
+    return err
+
+
+@contextlib.contextmanager
+def translate_errors(provider: str, model: str = ""):  # type: ignore[no-untyped-def]
+    """Turn aiohttp's and asyncio's exceptions into our ``TransientError`` (the one place that does)."""
+    try:
+        yield
+    except LLMError:
+        raise
+    except (asyncio.TimeoutError, TimeoutError) as exc:
+        raise TransientError(f"request timed out ({type(exc).__name__})", provider=provider, model=model) from None
+    except aiohttp.InvalidURL as exc:
+        raise UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.") from None
+    except aiohttp.ClientConnectorError as exc:
+        raise TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider, model=model) from None
+    except aiohttp.ClientPayloadError as exc:
+        raise TransientError(f"response body broken off: {exc}", provider=provider, model=model) from None
+    except aiohttp.ClientError as exc:
+        raise TransientError(f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model) from None
+    except orjson.JSONDecodeError as exc:
+        raise TransientError(f"provider sent malformed JSON: {exc}", provider=provider, model=model) from None
+    except (ConnectionError, OSError) as exc:
+        raise TransientError(f"connection failed: {exc}", provider=provider, model=model) from None
+
+
+async def iter_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """Lines of a body as they arrive, without the line ending (LF or CRLF); no line-length limit."""
+    buffer = b""
+    async for chunk in response.content.iter_any():
+        if buffer:
+            chunk = buffer + chunk
+        lines = chunk.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            yield line[:-1] if line.endswith(b"\r") else line
+    if buffer:
+        yield buffer[:-1] if buffer.endswith(b"\r") else buffer
+
+
+async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
+    """Server-sent events as ``(event, data)``; comments skipped, multi-line data joined by LF."""
+    event = ""
+    data: list[bytes] = []
+    async for line in iter_lines(response):
+        if not line:
+            if data:
+                yield event or "message", b"\n".join(data)
+            event, data = "", []
+            continue
+        if line[:5] == b"data:":
+            value = line[5:]
+            data.append(value[1:] if value[:1] == b" " else value)
+        elif line[:1] == b":":
+            continue
+        elif line[:6] == b"event:":
+            event = line[6:].strip().decode("utf-8", "replace")
+        # id: and retry: fields carry nothing a chat client needs.
+    if data:
+        yield event or "message", b"\n".join(data)
+
+
+async def iter_ndjson(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """One JSON value per line (Ollama); blank lines skipped."""
+    async for line in iter_lines(response):
+        if line.strip():
+            yield loads(line)
+
+
+async def iter_json_array(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """Elements of one JSON array as each completes (Gemini ``streamGenerateContent`` without SSE)."""
+    scanner = _ArrayScanner()
+    async for chunk in response.content.iter_any():
+        for item in scanner.feed(chunk):
+            yield item
+    for item in scanner.feed(b"", final=True):
+        yield item
+
+
+class _ArrayScanner:
+    """Finds complete top-level elements of a streamed JSON array by tracking depth and strings."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._start = -1
+        self._top: int | None = None
+
+    def feed(self, chunk: bytes, final: bool = False) -> list[Any]:
+        self._buf += chunk
+        out: list[Any] = []
+        buf = self._buf
+        i = self._pos
+        n = len(buf)
+        while i < n:
+            c = buf[i]
+            if self._in_string:
+                if self._escape:
+                    self._escape = False
+                elif c == 0x5C:  # backslash
+                    self._escape = True
+                elif c == 0x22:
+                    self._in_string = False
+            elif c == 0x22:
+                self._in_string = True
+            elif c in (0x7B, 0x5B):  # { [
+                if self._depth == 0 and self._top is None:
+                    self._top = c
+                self._depth += 1
+                if self._start < 0 and self._depth == (2 if self._top == 0x5B else 1):
+                    self._start = i
+            elif c in (0x7D, 0x5D):
+                self._depth -= 1
+                if self._start >= 0 and self._depth == (1 if self._top == 0x5B else 0):
+                    out.append(loads(bytes(buf[self._start : i + 1])))
+                    self._start = -1
+            i += 1
+        if self._start < 0:
+            del buf[:i]
+            i = 0
+        elif self._start > 0:
+            del buf[: self._start]
+            i -= self._start
+            self._start = 0
+        self._pos = i
+        if final and self._start >= 0 and buf.strip():
+            raise TransientError("stream ended inside a JSON element")
+        return out

