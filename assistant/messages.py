@@ -34,6 +34,10 @@ FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"
 ReasoningEffort = Literal["off", "low", "medium", "high"]
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
 
@@ -186,6 +190,26 @@ class StreamEvent(_Record):
     usage: Usage | None = None
     response: ChatResponse | None = None
     attempt: Attempt | None = None
+
+    @classmethod
+    def make(
+        cls,
+        type: str,
+        text: str | None = None,
+        tool_call: ToolCall | None = None,
+        usage: Usage | None = None,
+        response: ChatResponse | None = None,
+        attempt: Attempt | None = None,
+    ) -> StreamEvent:
+        """Build an event without validation: the hot path of every stream (4x cheaper than
+        ``model_construct``). Only for values the engine itself produced."""
+        event = _new(cls)
+        _set(event, "__dict__", {"type": type, "text": text, "tool_call": tool_call, "usage": usage,
+                                 "response": response, "attempt": attempt})
+        _set(event, "__pydantic_fields_set__", {"type"})
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", None)
+        return event
 
 
 class ModelInfo(_Record):

@@ -24,6 +24,8 @@ import pytest
 from aiohttp import web
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Read before any test scrubs ASSISTANT_* variables from the environment.
+LLAMA_URL_FROM_ENV = os.environ.get("ASSISTANT_TEST_LLAMA_URL")
 
 
 # --- async tests -------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ def fake_server() -> Iterator[Callable[[Handler | web.Application], FakeServer]]
 @pytest.fixture(scope="session")
 def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real llama.cpp server running SmolLM2-135M (``ASSISTANT_TEST_LLAMA_URL`` reuses one)."""
-    url = os.environ.get("ASSISTANT_TEST_LLAMA_URL")
+    url = LLAMA_URL_FROM_ENV
     if url:
         yield url.rstrip("/")
         return

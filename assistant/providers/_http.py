@@ -199,23 +199,33 @@ async def iter_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 
 async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events as ``(event, data)``; comments skipped, multi-line data joined by LF."""
+    """Server-sent events as ``(event, data)``; comments skipped, multi-line data joined by LF.
+
+    Line splitting is inlined (not layered on ``iter_lines``): this loop runs once per streamed chunk.
+    """
     event = ""
     data: list[bytes] = []
-    async for line in iter_lines(response):
-        if not line:
-            if data:
-                yield event or "message", b"\n".join(data)
-            event, data = "", []
-            continue
-        if line[:5] == b"data:":
-            value = line[5:]
-            data.append(value[1:] if value[:1] == b" " else value)
-        elif line[:1] == b":":
-            continue
-        elif line[:6] == b"event:":
-            event = line[6:].strip().decode("utf-8", "replace")
-        # id: and retry: fields carry nothing a chat client needs.
+    buffer = b""
+    async for chunk in response.content.iter_any():
+        if buffer:
+            chunk = buffer + chunk
+        lines = chunk.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield event or "message", data[0] if len(data) == 1 else b"\n".join(data)
+                event, data = "", []
+            elif line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:6] == b"event:":
+                event = line[6:].strip().decode("utf-8", "replace")
+            # ":" comments, id: and retry: carry nothing a chat client needs.
+    if buffer.rstrip(b"\r")[:5] == b"data:":
+        line = buffer.rstrip(b"\r")
+        data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
         yield event or "message", b"\n".join(data)
 

@@ -173,7 +173,7 @@ class ResponseBuilder:
             return []
         if self._think is None:
             self.text_parts.append(delta)
-            return [StreamEvent.model_construct(type="text", text=delta, tool_call=None, usage=None, response=None, attempt=None)]
+            return [StreamEvent.make("text", text=delta)]
         reasoning, text = self._think.feed(delta)
         return self._emit(reasoning, text)
 
@@ -183,22 +183,22 @@ class ResponseBuilder:
             events.extend(self.add_reasoning(reasoning))
         if text:
             self.text_parts.append(text)
-            events.append(StreamEvent.model_construct(type="text", text=text, tool_call=None, usage=None, response=None, attempt=None))
+            events.append(StreamEvent.make("text", text=text))
         return events
 
     def add_reasoning(self, delta: str) -> list[StreamEvent]:
         if not delta:
             return []
         self.reasoning_parts.append(delta)
-        return [StreamEvent.model_construct(type="reasoning", text=delta, tool_call=None, usage=None, response=None, attempt=None)]
+        return [StreamEvent.make("reasoning", text=delta)]
 
     def add_tool_call(self, call: ToolCall) -> StreamEvent:
         self.tool_calls.append(call)
-        return StreamEvent.model_construct(type="tool_call", text=None, tool_call=call, usage=None, response=None, attempt=None)
+        return StreamEvent.make("tool_call", tool_call=call)
 
     def set_usage(self, usage: Usage) -> StreamEvent:
         self.usage = usage
-        return StreamEvent.model_construct(type="usage", text=None, tool_call=None, usage=usage, response=None, attempt=None)
+        return StreamEvent.make("usage", usage=usage)
 
     def flush(self) -> list[StreamEvent]:
         if self._think is None:
@@ -222,9 +222,7 @@ class ResponseBuilder:
         )
 
     def done(self, table: Mapping[str, FinishReason]) -> StreamEvent:
-        return StreamEvent.model_construct(
-            type="done", text=None, tool_call=None, usage=None, response=self.response(table), attempt=None
-        )
+        return StreamEvent.make("done", response=self.response(table))
 
     def fail(self, err: LLMError, table: Mapping[str, FinishReason]) -> LLMError:
         """Attach what arrived before an in-stream error to the error, and return it for ``raise``."""

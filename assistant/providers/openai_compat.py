@@ -324,13 +324,13 @@ def _is_event_stream(content_type: str) -> bool:
 def _replay(response: ChatResponse) -> list[StreamEvent]:
     events = []
     if response.reasoning:
-        events.append(StreamEvent.model_construct(type="reasoning", text=response.reasoning, tool_call=None, usage=None, response=None, attempt=None))
+        events.append(StreamEvent.make("reasoning", text=response.reasoning))
     if response.text:
-        events.append(StreamEvent.model_construct(type="text", text=response.text, tool_call=None, usage=None, response=None, attempt=None))
+        events.append(StreamEvent.make("text", text=response.text))
     for call in response.tool_calls:
-        events.append(StreamEvent.model_construct(type="tool_call", text=None, tool_call=call, usage=None, response=None, attempt=None))
-    events.append(StreamEvent.model_construct(type="usage", text=None, tool_call=None, usage=response.usage, response=None, attempt=None))
-    events.append(StreamEvent.model_construct(type="done", text=None, tool_call=None, usage=None, response=response, attempt=None))
+        events.append(StreamEvent.make("tool_call", tool_call=call))
+    events.append(StreamEvent.make("usage", usage=response.usage))
+    events.append(StreamEvent.make("done", response=response))
     return events
 
 

