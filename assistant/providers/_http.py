@@ -115,8 +115,12 @@ class HTTPClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        limit: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send one request; yield the 2xx response, raise a classified ``LLMError`` otherwise."""
+        """Send one request; yield the 2xx response, raise a classified ``LLMError`` otherwise.
+
+        ``limit=False`` bypasses the concurrency limit (metadata calls must not queue behind a
+        generation on a local server that answers one request at a time)."""
         url = path if path.startswith("http") else self.base_url + path
         session = self._session_now()
         data = orjson.dumps(json) if json is not None else None
@@ -124,10 +128,10 @@ class HTTPClient:
         kwargs: dict[str, Any] = {"data": data, "headers": hdrs, "params": params}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.timeouts.connect))
-        limit = self._limit()
+        semaphore = self._limit() if limit else None
         with translate_errors(self.provider, model):
-            if limit is not None:
-                await limit.acquire()
+            if semaphore is not None:
+                await semaphore.acquire()
             try:
                 async with session.request(method, url, **kwargs) as response:
                     if response.status >= 400:
@@ -135,11 +139,12 @@ class HTTPClient:
                         raise _with_model(classify_error(self.provider, response.status, body, response.headers), model)
                     yield response
             finally:
-                if limit is not None:
-                    limit.release()
+                if semaphore is not None:
+                    semaphore.release()
 
     async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
-        async with self.request("GET", path, params=params, timeout=timeout) as response:
+        """GET metadata (model lists, health); never queued behind generations."""
+        async with self.request("GET", path, params=params, timeout=timeout, limit=False) as response:
             return loads(await response.read())
 
     async def post_json(self, path: str, body: Any, *, model: str = "", params: Mapping[str, str] | None = None) -> Any:

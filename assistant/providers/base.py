@@ -8,6 +8,7 @@ A client maps ``ChatRequest`` to its wire body and the wire back to ``ChatRespon
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -85,14 +86,10 @@ def _unfence(text: str) -> str:
     return m.group(1) if m else text
 
 
-_counter = 0
-
-
 def new_call_id(prefix: str = "call") -> str:
-    """An id for a tool call whose provider sent none (Ollama, Gemini)."""
-    global _counter
-    _counter += 1
-    return f"{prefix}_{_counter:06d}"
+    """A fresh id for a tool call whose provider sent none (Ollama, Gemini); unique across processes,
+    so a restored history never holds two calls with the same id."""
+    return f"{prefix}_{secrets.token_hex(8)}"
 
 
 class ThinkSplitter:
@@ -104,12 +101,17 @@ class ThinkSplitter:
     _OPEN = ("<think>", "<thinking>", "<reasoning>")
 
     def __init__(self) -> None:
-        self._state = "start"  # start -> thinking -> answer
+        self._state = "start"  # start -> thinking -> after_think -> answer
         self._pending = ""
         self._close = ""
 
     def feed(self, delta: str) -> tuple[str, str]:
         if self._state == "answer":
+            return "", delta
+        if self._state == "after_think":
+            delta = delta.lstrip("\n")
+            if delta:
+                self._state = "answer"
             return "", delta
         text = self._pending + delta
         self._pending = ""
@@ -130,8 +132,9 @@ class ThinkSplitter:
         # thinking
         idx = text.find(self._close)
         if idx >= 0:
-            self._state = "answer"
-            return text[:idx], text[idx + len(self._close) :].lstrip("\n")
+            rest = text[idx + len(self._close) :].lstrip("\n")
+            self._state = "answer" if rest else "after_think"
+            return text[:idx], rest
         keep = _partial_suffix(text, self._close)
         if keep:
             self._pending = text[-keep:]

@@ -1,0 +1,401 @@
+"""Google Gemini over its native ``generateContent`` API (``/v1beta/models/{model}:generateContent``).
+
+Maps ``ChatRequest`` to ``contents`` / ``systemInstruction`` / ``tools`` / ``generationConfig`` and the
+answer's ``candidates[0].content.parts`` back (``thought: true`` parts are reasoning). Streams come as
+SSE (``alt=sse``, CRLF separators) or, without ``alt=sse``, as one JSON array that grows element by
+element; both are read here. The key travels in the ``x-goog-api-key`` header, never in the URL.
+
+    client = GeminiClient(get_spec("google"), api_key=key, base_url="https://generativelanguage.googleapis.com")
+    resp = await client.chat(ChatRequest(model="gemini-2.5-flash", messages=[Message.user("hi")]))
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from ..config import Timeouts
+from ..errors import LLMError, classify_error
+from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
+from ._gemini_schema import is_empty_object, to_gemini_schema
+from ._http import HTTPClient, iter_json_array, iter_sse, loads
+from .base import ResponseBuilder, new_call_id, parse_arguments
+from .specs import ProviderSpec
+
+__all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "LANGUAGE": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+    "MISSING_THOUGHT_SIGNATURE": "error",
+    "MALFORMED_RESPONSE": "error",
+    "OTHER": "error",
+}
+
+_TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+_THINKING_BUDGET = {"off": 0, "low": 1024, "medium": 8192, "high": 24576}
+# "Budget 0 is invalid. This model only works in thinking mode." (2.5 Pro and the 3.x Pro models):
+# for them "off" means "leave the model's default".
+_ALWAYS_THINKS = re.compile(r"gemini-(?:2\.5|[3-9](?:\.\d+)?)-pro")
+# Gemini 3 answers 400 "Function call is missing a thought_signature in functionCall parts" for calls it
+# did not make itself; the documented sentinel tells it to skip that check for replayed history.
+_NEEDS_SIGNATURE = re.compile(r"gemini-(?:[3-9]|\d{2,})")
+_SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def build_body(request: ChatRequest, provider: str = "google") -> dict[str, Any]:
+    """The ``generateContent`` body for ``request``; ``provider`` decides whose opaque state is ours.
+
+        body = build_body(ChatRequest(model="gemini-2.5-flash", messages=[Message.user("hi")]))
+    """
+    model = _bare_model(request.model)
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
+    contents = _contents(request.messages, provider, model)
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        if model.startswith("gemma-"):
+            # "Developer instruction is not enabled for models/gemma-3-27b-it": Gemma on the Gemini API
+            # has no system role, so the instruction leads the first user turn instead.
+            _prepend_text(contents, system)
+        else:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+    if request.tools:
+        declarations = [_declaration(t.name, t.description, t.parameters) for t in request.tools]
+        body["tools"] = [{"functionDeclarations": declarations}]
+        if request.tool_choice:
+            mode = _TOOL_CHOICE.get(request.tool_choice, "ANY")
+            config: dict[str, Any] = {"mode": mode}
+            if request.tool_choice not in _TOOL_CHOICE:
+                config["allowedFunctionNames"] = [request.tool_choice]
+            body["toolConfig"] = {"functionCallingConfig": config}
+    generation = _generation_config(request, model)
+    if generation:
+        body["generationConfig"] = generation
+    return _merge(body, request.extra)
+
+
+def _contents(messages: list[Message], provider: str, model: str) -> list[dict[str, Any]]:
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    # Ids Gemini itself put on function calls go back on the call and its response; our own made-up
+    # ids mean nothing to it (and Vertex rejects unknown ids).
+    own_ids = {i for m in messages for i in (m.opaque.get(provider) or {}).get("call_ids", [])}
+    contents: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "user":
+            contents.append({"role": "user", "parts": [{"text": message.content}]})
+        elif message.role == "assistant":
+            parts = _model_parts(message, provider, model, own_ids)
+            if parts:
+                contents.append({"role": "model", "parts": parts})
+        elif message.role == "tool":
+            part = _function_response(message, names, own_ids)
+            last = contents[-1] if contents else None
+            # Parallel results must share one turn: Gemini matches them to the calls of the model turn before.
+            if last and last["role"] == "user" and all("functionResponse" in p for p in last["parts"]):
+                last["parts"].append(part)
+            else:
+                contents.append({"role": "user", "parts": [part]})
+    return contents
+
+
+def _model_parts(message: Message, provider: str, model: str, own_ids: set[str]) -> list[dict[str, Any]]:
+    ours = message.opaque.get(provider)
+    parts: list[dict[str, Any]] = []
+    if message.content:
+        part: dict[str, Any] = {"text": message.content}
+        if ours and ours.get("text_signature"):
+            part["thoughtSignature"] = ours["text_signature"]
+        parts.append(part)
+    for index, call in enumerate(message.tool_calls):
+        fc: dict[str, Any] = {"name": call.name, "args": call.arguments}
+        if call.id in own_ids:
+            fc["id"] = call.id
+        part = {"functionCall": fc}
+        # A signature is only valid for the provider that issued it: "Invalid value at
+        # 'thought_signature' (TYPE_BYTES), Base64 decoding failed" for anything else.
+        if ours is not None and call.signature:
+            part["thoughtSignature"] = call.signature
+        elif index == 0 and _NEEDS_SIGNATURE.search(model):
+            part["thoughtSignature"] = _SKIP_SIGNATURE
+        parts.append(part)
+    return parts
+
+
+def _function_response(message: Message, names: Mapping[str, str], own_ids: set[str]) -> dict[str, Any]:
+    name = message.name or names.get(message.tool_call_id or "", "") or "tool"
+    result: Any = message.content
+    stripped = message.content.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            result = parsed
+    response: dict[str, Any] = {"name": name, "response": {"result": result}}
+    if message.tool_call_id in own_ids:
+        response["id"] = message.tool_call_id
+    return {"functionResponse": response}
+
+
+def _declaration(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    declaration: dict[str, Any] = {"name": name, "description": description}
+    # "parameters.properties: should be non-empty for OBJECT type" for a tool without arguments.
+    if not is_empty_object(parameters):
+        declaration["parameters"] = to_gemini_schema(parameters)
+    return declaration
+
+
+def _generation_config(request: ChatRequest, model: str) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    if request.response_schema is not None:
+        config["responseMimeType"] = "application/json"
+        config["responseSchema"] = to_gemini_schema(request.response_schema)
+    if request.reasoning == "off":
+        if not _ALWAYS_THINKS.search(model):
+            config["thinkingConfig"] = {"thinkingBudget": 0}
+    elif request.reasoning is not None:
+        config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGET[request.reasoning], "includeThoughts": True}
+    return config
+
+
+def _prepend_text(contents: list[dict[str, Any]], text: str) -> None:
+    for turn in contents:
+        if turn["role"] == "user" and "text" in turn["parts"][0]:
+            turn["parts"][0] = {"text": f"{text}\n\n{turn['parts'][0]['text']}"}
+            return
+    contents.insert(0, {"role": "user", "parts": [{"text": text}]})
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _merge(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base
+
+
+def _bare_model(model: str) -> str:
+    return model.removeprefix("models/")
+
+
+def _model_path(model: str) -> str:
+    # Tuned models live under their own collection; everything else is "models/<name>".
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+def _usage(meta: Mapping[str, Any]) -> Usage:
+    return Usage(
+        input_tokens=meta.get("promptTokenCount") or 0,
+        output_tokens=meta.get("candidatesTokenCount") or 0,
+        cached_tokens=meta.get("cachedContentTokenCount") or 0,
+        reasoning_tokens=meta.get("thoughtsTokenCount") or 0,
+    )
+
+
+class _Reader:
+    """Folds answer chunks (a whole answer is one chunk) into a ``ResponseBuilder``."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.builder = ResponseBuilder(provider, model, split_think=False)
+        self.blocked = False
+        self._text_signature: str | None = None
+        self._call_ids: list[str] = []
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
+        builder = self.builder
+        if "error" in chunk:
+            error = chunk["error"] if isinstance(chunk["error"], Mapping) else {"message": str(chunk["error"])}
+            status = error.get("code") if isinstance(error.get("code"), int) else 500
+            raise builder.fail(classify_error(builder.provider, status, orjson.dumps(chunk)), FINISH_REASONS)
+        if chunk.get("modelVersion"):
+            builder.model = chunk["modelVersion"]
+        if chunk.get("usageMetadata"):
+            # Every chunk repeats the running totals; the last one is the answer's.
+            builder.usage = _usage(chunk["usageMetadata"])
+        block = (chunk.get("promptFeedback") or {}).get("blockReason")
+        if block:
+            self.blocked = True
+            builder.raw_finish = block
+        events: list[StreamEvent] = []
+        candidates = chunk.get("candidates") or []
+        if not candidates:
+            return events
+        candidate = candidates[0]
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            events.extend(self._part(part))
+        if candidate.get("finishReason"):
+            builder.raw_finish = candidate["finishReason"]
+        return events
+
+    def _part(self, part: Mapping[str, Any]) -> list[StreamEvent]:
+        signature = part.get("thoughtSignature")
+        call = part.get("functionCall")
+        if call is not None:
+            if call.get("id"):
+                self._call_ids.append(call["id"])
+            tool_call = ToolCall.model_construct(
+                id=call.get("id") or new_call_id(),
+                name=call.get("name", ""),
+                arguments=parse_arguments(call.get("args")),
+                signature=signature,
+            )
+            return [self.builder.add_tool_call(tool_call)]
+        if signature and not part.get("thought"):
+            self._text_signature = signature
+        text = part.get("text")
+        if not text:
+            return []
+        if part.get("thought"):
+            return self.builder.add_reasoning(text)
+        return self.builder.add_text(text)
+
+    def response(self) -> ChatResponse:
+        builder = self.builder
+        signed = self._text_signature or any(c.signature for c in builder.tool_calls)
+        if signed or self._call_ids:
+            state: dict[str, Any] = {"model": builder.model}
+            if self._text_signature:
+                state["text_signature"] = self._text_signature
+            if self._call_ids:
+                state["call_ids"] = list(self._call_ids)
+            builder.opaque[builder.provider] = state
+        response = builder.response(FINISH_REASONS)
+        if self.blocked:
+            # promptFeedback.blockReason: the prompt itself was refused, whatever the reason's name.
+            response.finish_reason = "content_filter"
+        return response
+
+
+class GeminiClient(HTTPClient):
+    """``LLMClient`` for the Gemini API (``google`` and providers declared over it)."""
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeouts: Timeouts | None = None,
+        max_concurrency: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            spec.name,
+            base_url or spec.base_url,
+            api_key=api_key,
+            headers={**dict(spec.extra_headers), **(headers or {})},
+            timeouts=timeouts,
+            max_concurrency=max_concurrency,
+            share_limit=spec.local,
+        )
+        self.spec = spec
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._api_key} if self._api_key else {}
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One whole answer.
+
+            resp = await client.chat(ChatRequest(model="gemini-2.5-flash", messages=msgs))
+        """
+        path = f"/v1beta/{_model_path(request.model)}:generateContent"
+        data = await self.post_json(path, build_body(request, self.provider), model=request.model)
+        reader = _Reader(self.provider, request.model)
+        reader.feed(data)
+        return reader.response()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Events as they arrive; the last is ``done`` with the whole answer.
+
+            async for event in client.stream(request): ...
+        """
+        path = f"/v1beta/{_model_path(request.model)}:streamGenerateContent"
+        reader = _Reader(self.provider, request.model)
+        body = build_body(request, self.provider)
+        try:
+            async with self.request("POST", path, json=body, model=request.model, params={"alt": "sse"}) as response:
+                if "event-stream" in response.headers.get("Content-Type", ""):
+                    chunks: AsyncIterator[Any] = _sse_chunks(response)
+                else:
+                    # Without alt=sse (or from a proxy that drops it) the answer is "[{...}\n,\r\n{...}]".
+                    chunks = iter_json_array(response)
+                async for chunk in chunks:
+                    for event in reader.feed(chunk):
+                        yield event
+        except LLMError as err:
+            raise reader.builder.fail(err, FINISH_REASONS) from None
+        builder = reader.builder
+        if builder.usage is not None:
+            yield builder.set_usage(builder.usage)
+        yield StreamEvent.model_construct(
+            type="done", text=None, tool_call=None, usage=None, response=reader.response(), attempt=None
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Models that can ``generateContent``, with their token limits (all pages).
+
+            models = await client.list_models()
+        """
+        models: list[ModelInfo] = []
+        token = ""
+        now = time.time()
+        while True:
+            params = {"pageSize": "1000", **({"pageToken": token} if token else {})}
+            data = await self.get_json("/v1beta/models", params=params)
+            for entry in data.get("models") or []:
+                info = _model_info(entry, self.provider, now)
+                if info is not None:
+                    models.append(info)
+            token = data.get("nextPageToken") or ""
+            if not token:
+                return models
+
+
+async def _sse_chunks(response: Any) -> AsyncIterator[Any]:
+    async for _event, data in iter_sse(response):
+        if data.strip() and data.strip() != b"[DONE]":
+            yield loads(data)
+
+
+def _model_info(entry: Mapping[str, Any], provider: str, now: float) -> ModelInfo | None:
+    methods = entry.get("supportedGenerationMethods") or []
+    if "generateContent" not in methods:
+        return None  # embedding, AQA and imagen models
+    model_id = _bare_model(entry.get("name", ""))
+    # "Function calling is not enabled for models/gemma-3-12b-it": the hosted Gemma models take no tools.
+    tools = False if model_id.startswith("gemma-") else True if model_id.startswith("gemini-") else None
+    return ModelInfo(
+        id=model_id,
+        provider=provider,
+        context_window=entry.get("inputTokenLimit"),
+        max_output_tokens=entry.get("outputTokenLimit"),
+        supports_tools=tools,
+        supports_vision=True if model_id.startswith("gemini-") else None,
+        source=f"{provider}:/v1beta/models",
+        fetched_at=now,
+    )

@@ -1,0 +1,65 @@
+"""Shared answer-reading pieces: think-tag splitting, tolerant argument parsing, finish reasons, call ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.providers.base import ThinkSplitter, new_call_id, normalize_finish, parse_arguments
+from assistant.providers.openai_compat import FINISH_REASONS
+
+
+def _split(pieces: list[str]) -> tuple[str, str]:
+    splitter = ThinkSplitter()
+    reasoning, text = "", ""
+    for piece in pieces:
+        r, t = splitter.feed(piece)
+        reasoning, text = reasoning + r, text + t
+    r, t = splitter.flush()
+    return reasoning + r, text + t
+
+
+@pytest.mark.parametrize("pieces", [
+    ["<think>plan</think>\nanswer"],
+    ["<th", "ink>pl", "an</thi", "nk>", "\n", "answer"],
+    ["  <think>plan</think>", "\n\nanswer"],
+])
+def test_think_tags_at_the_start_become_reasoning(pieces: list[str]) -> None:
+    assert _split(pieces) == ("plan", "answer")
+
+
+def test_text_without_think_tags_passes_through_untouched() -> None:
+    assert _split(["Hello ", "<think> is a tag"]) == ("", "Hello <think> is a tag")
+
+
+def test_an_unclosed_think_block_is_all_reasoning() -> None:
+    assert _split(["<think>still thinking", " when cut"]) == ("still thinking when cut", "")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("", {}),
+    (None, {}),
+    ('{"a": 1}', {"a": 1}),
+    ('```json\n{"a": 1}\n```', {"a": 1}),
+    ('{"a": [1, 2,],}', {"a": [1, 2]}),
+    ('"{\\"a\\": 1}"', {"a": 1}),
+    ({"a": 1}, {"a": 1}),
+])
+def test_arguments_parse_tolerantly(raw, expected) -> None:
+    assert parse_arguments(raw) == expected
+
+
+def test_unparseable_arguments_are_kept_for_the_agent_to_report() -> None:
+    assert parse_arguments("{not json") == {"_raw_arguments": "{not json"}
+
+
+@pytest.mark.parametrize(("raw", "has_calls", "expected"), [
+    ("stop", False, "stop"), ("stop", True, "tool_calls"), (None, True, "tool_calls"), ("length", True, "length"),
+    ("function_call", False, "tool_calls"), ("content_filter", False, "content_filter"), ("weird", False, "stop"),
+])
+def test_finish_reasons_normalise(raw, has_calls, expected) -> None:
+    assert normalize_finish(raw, FINISH_REASONS, has_calls) == expected
+
+
+def test_generated_call_ids_do_not_repeat() -> None:
+    ids = {new_call_id() for _ in range(1000)}
+    assert len(ids) == 1000

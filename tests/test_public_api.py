@@ -1,0 +1,75 @@
+"""The public surface DESIGN.md promises, and a cheap, network-free import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import assistant
+from assistant._redact import mask_key, redact_secrets, register_secret
+from assistant.errors import ERROR_KINDS, LLMError, error_for_kind
+
+CONTRACT = {
+    "Message", "ToolCall", "ToolSpec", "Usage", "ChatRequest", "ChatResponse", "StreamEvent", "Attempt", "ModelInfo",
+    "LLMError", "ContextOverflowError", "RateLimitError", "BillingError", "AuthError", "TransientError",
+    "BadRequestError", "NotFoundError", "ToolsUnsupportedError", "ContentFilterError", "StreamInterruptedError",
+    "AllModelsFailedError", "UsageError", "classify_error", "LLMClient", "create_client", "LLMRegistry", "Router",
+    "FreeModelsStore", "FreeModel", "ModelCatalog", "Agent", "RunResult", "Tool", "tool", "parse_tool_calls",
+    "ChatSession",
+}
+
+
+def test_package_exports_exactly_the_contract() -> None:
+    assert set(assistant.__all__) == CONTRACT
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in CONTRACT:
+        assert getattr(assistant, name) is not None, name
+
+
+def test_import_is_cheap_and_opens_no_socket() -> None:
+    code = textwrap.dedent("""
+        import socket, sys, time
+        def refuse(*a, **k):
+            raise SystemExit("network touched at import")
+        socket.socket.connect = refuse
+        socket.getaddrinfo = refuse
+        start = time.perf_counter()
+        import assistant, assistant.messages, assistant.errors, assistant.providers
+        elapsed = time.perf_counter() - start
+        heavy = [m for m in ("tiktoken", "xllamacpp") if m in sys.modules]
+        print(elapsed, heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    elapsed, heavy = out.stdout.split(" ", 1)
+    assert float(elapsed) < 1.0  # the benchmark reports the real figure; this only catches regressions
+    assert heavy.strip() == "[]"
+
+
+def test_error_kinds_are_exactly_the_designed_set() -> None:
+    assert set(ERROR_KINDS) == {"context_overflow", "rate_limit", "billing", "auth", "transient", "bad_request",
+                                "not_found", "tools_unsupported", "content_filter"}
+    for kind in ERROR_KINDS:
+        err = error_for_kind(kind, "x", provider="p")
+        assert isinstance(err, LLMError) and err.kind == kind
+
+
+def test_llm_errors_survive_pickling_with_their_evidence() -> None:
+    import pickle
+
+    err = error_for_kind("context_overflow", "too long", provider="llama", status=400, prompt_tokens=3000, context_window=2048)
+    copy = pickle.loads(pickle.dumps(err))
+    assert (copy.kind, copy.provider, copy.status, copy.prompt_tokens, copy.context_window) == ("context_overflow", "llama", 400, 3000, 2048)
+
+
+def test_registered_and_shaped_secrets_are_masked() -> None:
+    register_secret("my-own-secret-value-42")
+    text = redact_secrets("key my-own-secret-value-42 and sk-ant-api03-abcdefghijklmnopqrstuv and Bearer abc.def.ghi.jkl")
+    assert "my-own-secret-value-42" not in text
+    assert "abcdefghijklmnopqrstuv" not in text
+    assert "abc.def.ghi.jkl" not in text
+    assert mask_key("sk-1234567890abcdef") == "...cdef"
+    assert mask_key(None) == "(none)"
