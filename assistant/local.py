@@ -92,6 +92,10 @@ def _write_state(path: Path, info: ServerInfo) -> None:
     os.replace(tmp, path)
 
 
+# Servers this process started: kept so their Popen objects are reaped, not garbage-collected running.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -168,6 +172,7 @@ def start(
         if proc.poll() is not None:
             raise LocalModelError(f"the local model server exited with code {proc.returncode}:\n{_tail(log_path)}")
         if _healthy(url, timeout=0.5):
+            _children[proc.pid] = proc
             _write_state(path, info)
             return info
         time.sleep(0.1)
@@ -191,6 +196,10 @@ def stop(*, state_dir: Path | None = None, name: str = "default", timeout: float
         if _alive(info.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGKILL)
+    child = _children.pop(info.pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=timeout)
     with contextlib.suppress(OSError):
         path.unlink()
     return was_running
