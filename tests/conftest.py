@@ -207,3 +207,155 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         local.stop(state_dir=state)
+
+
+# --- router fakes: a scripted LLMClient and a scripted OpenAI-shape provider -------------------
+# FakeClient(handler) implements the LLMClient protocol without a server: ``handler(request)``
+# returns a ChatResponse or raises an LLMError. ScriptedProvider is a real local OpenAI-compatible
+# server that answers from a queue of outcomes (``ok``, ``fail``, ``RESET``, ``cut``), then ``default``.
+
+
+class FakeClient:
+    """An ``LLMClient`` test double; ``requests`` holds every ChatRequest it got."""
+
+    def __init__(self, handler: Callable[[Any], Any], provider: str = "fake") -> None:
+        self.handler = handler
+        self.provider = provider
+        self.requests: list[Any] = []
+        self.closed = False
+
+    async def chat(self, request: Any) -> Any:
+        self.requests.append(request)
+        result = self.handler(request)
+        return await result if inspect.isawaitable(result) else result
+
+    async def stream(self, request: Any) -> Any:
+        from assistant.messages import StreamEvent
+
+        response = await self.chat(request)
+        if response.reasoning:
+            yield StreamEvent(type="reasoning", text=response.reasoning)
+        if response.text:
+            yield StreamEvent(type="text", text=response.text)
+        for call in response.tool_calls:
+            yield StreamEvent(type="tool_call", tool_call=call)
+        yield StreamEvent(type="done", response=response)
+
+    async def list_models(self) -> list[Any]:
+        return []
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeClock:
+    """An injectable clock: ``sleep`` advances ``time()`` instantly and remembers each wait."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Outcome:
+    """One scripted answer: a completion, an error status with an OpenAI-shape body, a dropped
+    connection (``reset``), or a stream that sends ``text`` and then drops (``cut``)."""
+
+    def __init__(self, status: int = 200, text: str = "ok", *, message: str = "", headers: dict[str, str] | None = None,
+                 code: str | None = None, reset: bool = False, cut: bool = False) -> None:
+        self.status, self.text, self.message, self.headers = status, text, message, dict(headers or {})
+        self.code, self.reset, self.cut = code, reset, cut
+
+
+def ok(text: str = "ok") -> Outcome:
+    return Outcome(text=text)
+
+
+def fail(status: int, message: str = "error", *, headers: dict[str, str] | None = None, code: str | None = None) -> Outcome:
+    return Outcome(status, message=message, headers=headers, code=code)
+
+
+RESET = Outcome(reset=True)
+
+
+def cut(text: str = "") -> Outcome:
+    return Outcome(text=text, cut=True)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    body = {"id": "c", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+class ScriptedProvider:
+    """A local OpenAI-compatible provider answering from ``outcomes``; ``hits`` counts requests,
+    ``auth`` keeps each Authorization header, ``bodies`` each JSON body."""
+
+    def __init__(self, start: Callable[[Handler], FakeServer], outcomes: Any = (), default: Outcome | None = None,
+                 pick: Callable[[web.Request], Outcome | None] | None = None) -> None:
+        self.outcomes = list(outcomes)
+        self.default = default or ok()
+        self.pick = pick
+        self.hits = 0
+        self.auth: list[str] = []
+        self.bodies: list[Any] = []
+        self._lock = threading.Lock()
+        self.server = start(self._handle)
+        self.url = self.server.url + "/v1"
+
+    def _next(self, request: web.Request) -> Outcome:
+        with self._lock:
+            self.hits += 1
+            self.auth.append(request.headers.get("Authorization", ""))
+            chosen = self.pick(request) if self.pick else None
+            if chosen is None:
+                chosen = self.outcomes.pop(0) if self.outcomes else self.default
+            return chosen
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.bodies.append(body)
+        outcome = self._next(request)
+        if outcome.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if outcome.status >= 400:
+            error = {"message": outcome.message, "type": "error", "code": outcome.code}
+            return web.json_response({"error": error}, status=outcome.status, headers=outcome.headers)
+        if not body.get("stream"):
+            return web.json_response({
+                "id": "c", "object": "chat.completion", "model": body.get("model", "m"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            })
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if outcome.text:
+            await response.write(_chunk({"role": "assistant", "content": outcome.text}))
+        if outcome.cut:
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        await response.write(_chunk({}, "stop"))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture
+def scripted(fake_server: Callable[[Handler], FakeServer]) -> Callable[..., ScriptedProvider]:
+    """``scripted([fail(429), ok("hi")])``: a scripted OpenAI-compatible provider on 127.0.0.1."""
+
+    def start(outcomes: Any = (), **kw: Any) -> ScriptedProvider:
+        return ScriptedProvider(fake_server, outcomes, **kw)
+
+    return start

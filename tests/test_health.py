@@ -1,0 +1,163 @@
+"""The shared health file: survives processes, merges writers, never holds a key, stays off the hot path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FakeClock
+
+from assistant.health import HEALTH_FILE, HealthStore, key_hash
+from assistant.policies import Breaker
+
+
+def store(path: Path, clock: FakeClock | None = None, **kw: object) -> HealthStore:
+    clock = clock or FakeClock()
+    return HealthStore(path, clock=clock.time, **kw)  # type: ignore[arg-type]
+
+
+async def test_disable_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    await store(path).disable("openai", kind="billing", detail="insufficient_quota", key_hash="abc")
+    fresh = store(path)
+    assert fresh.disabled()["openai"].kind == "billing"
+
+
+async def test_disabled_provider_is_seen_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    await store(path).disable("groq", kind="auth", detail="Invalid API Key", key_hash="abc")
+    code = f"from assistant.health import HealthStore; print(sorted(HealthStore({str(path)!r}).disabled()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "['groq']"
+
+
+async def test_enable_clears_an_auto_disable(tmp_path: Path) -> None:
+    health = store(tmp_path / HEALTH_FILE)
+    await health.disable("groq", kind="auth", detail="Invalid API Key", key_hash="abc")
+    await health.enable("groq")
+    assert store(tmp_path / HEALTH_FILE).disabled() == {}
+
+
+async def test_two_writers_merge_instead_of_overwriting(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    first, second = store(path), store(path)
+    first.doc, second.doc  # both loaded before either writes
+    await first.cool_down("groq", 300, "rate limit")
+    await second.disable("openai", kind="billing", detail="quota", key_hash="x")
+    merged = store(path)
+    assert merged.cooldown("groq") is not None
+    assert "openai" in merged.disabled()
+
+
+async def test_request_times_from_two_writers_add_up(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    clock = FakeClock()
+    first, second = store(path, clock), store(path, clock)
+    first.note_request("groq", clock.now)
+    second.note_request("groq", clock.now + 1)
+    await first.flush()
+    await second.flush()
+    assert store(path, clock).window("groq") == [clock.now, clock.now + 1]
+
+
+async def test_cooldown_ends_on_time(tmp_path: Path) -> None:
+    clock = FakeClock()
+    health = store(tmp_path / HEALTH_FILE, clock)
+    await health.cool_down("groq", 30, "rate limit")
+    assert health.cooldown("groq") is not None
+    clock.now += 31
+    assert health.cooldown("groq") is None
+
+
+async def test_breaker_opens_at_threshold_and_allows_one_probe(tmp_path: Path) -> None:
+    clock = FakeClock()
+    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(threshold=3, window_s=60, reset_s=60))
+    opened = [await health.failed("groq") for _ in range(3)]
+    assert opened == [False, False, True]
+    assert not health.admit("groq")
+    clock.now += 60
+    assert health.admit("groq")  # the probe
+    assert not health.admit("groq")  # only one at a time
+    await health.succeeded("groq")
+    assert health.breaker_state("groq") == "closed" and health.admit("groq")
+
+
+async def test_failed_probe_reopens_the_circuit(tmp_path: Path) -> None:
+    clock = FakeClock()
+    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(threshold=1, reset_s=60))
+    await health.failed("groq")
+    clock.now += 60
+    assert health.admit("groq")
+    assert await health.failed("groq")
+    assert health.breaker_state("groq") == "open"
+
+
+async def test_file_never_holds_a_key(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    secret = "sk-live-0123456789abcdef0123"
+    await store(path).disable("openai", kind="auth", detail="bad key", key_hash=key_hash([secret]))
+    text = path.read_text()
+    assert secret not in text and secret[-8:] not in text
+    assert json.loads(text)["version"] == 1
+
+
+def test_key_hash_changes_with_the_key_set() -> None:
+    assert key_hash(["a1"]) != key_hash(["a2"])
+    assert key_hash(["a1", "b2"]) == key_hash(["b2", "a1"])
+    assert key_hash([]) == ""
+
+
+async def test_broken_file_reads_as_healthy(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    path.write_text("{not json")
+    health = store(path)
+    assert health.disabled() == {}
+    await health.cool_down("groq", 10, "x")
+    assert json.loads(path.read_text())["cooldowns"]["groq"]["detail"] == "x"
+
+
+async def test_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    health = store(tmp_path / HEALTH_FILE)
+    for n in range(5):
+        await health.cool_down(f"p{n}", 10, "x")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert json.loads((tmp_path / HEALTH_FILE).read_text())["cooldowns"].keys() == {f"p{n}" for n in range(5)}
+
+
+async def test_refresh_picks_up_another_writer_after_the_interval(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    reader = store(path, refresh_interval=0.0)
+    await reader.refresh()
+    await store(path).disable("groq", kind="auth", detail="x", key_hash="")
+    await reader.refresh()
+    assert "groq" in reader.disabled()
+
+
+async def test_reads_do_no_disk_io_between_refreshes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / HEALTH_FILE
+    health = store(path, refresh_interval=3600)
+    await health.refresh()
+
+    def no_io(*args: object, **kw: object) -> None:
+        raise AssertionError("disk I/O on the hot path")
+
+    monkeypatch.setattr(os, "stat", no_io)
+    monkeypatch.setattr(Path, "read_bytes", no_io)
+    for _ in range(100):
+        await health.refresh()
+        assert health.admit("groq") and health.cooldown("groq") is None
+        await health.succeeded("groq")
+
+
+async def test_request_times_are_written_behind(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    clock = FakeClock()
+    health = store(path, clock, flush_delay=0.01)
+    health.note_request("groq", clock.now)
+    assert not path.exists()
+    await health.aclose()
+    assert json.loads(path.read_text())["windows"]["groq"] == [clock.now]
