@@ -20,10 +20,12 @@ from .health import HealthStore
 from .messages import Message, ToolSpec
 from .registry import LLMRegistry
 
-__all__ = ["Candidate", "RunState", "plan", "screen", "DEFAULT_CHAIN"]
+__all__ = ["Candidate", "RunState", "plan", "screen", "DEFAULT_CHAIN", "LEARNED_SOURCE"]
 
 # "auto" before the free-models store exists: the embedded local model.
 DEFAULT_CHAIN = ("llama/smollm2",)
+# How ``ModelCatalog.sources`` marks a window learned at run time ("learned from a context overflow error").
+LEARNED_SOURCE = "learned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class Candidate:
     model: str
     window: int | None = None
     supports_tools: bool | None = None
+    # From the free-models list (``"auto"``): passing it over costs nothing but a step down the chain.
+    free_entry: bool = False
 
 
 @dataclass(slots=True)
@@ -140,9 +144,17 @@ def _candidate(entry: Any, registry: LLMRegistry, catalog: Any) -> Candidate:
     get = getattr(catalog, "get", None)
     info = get(model_id) if get is not None else None
     if info is not None:
-        window = window or info.context_window
+        if not window or (info.context_window and info.context_window != window and _learned(catalog, model_id)):
+            window = info.context_window or window
         tools = tools if tools is not None else info.supports_tools
-    return Candidate(model_id, provider, model, window, tools)
+    return Candidate(model_id, provider, model, window, tools, free_entry=not isinstance(entry, str))
+
+
+def _learned(catalog: Any, model_id: str) -> bool:
+    # A window a provider stated in an overflow error (or the num_ctx the router runs Ollama with)
+    # is what the server really has; a free-models entry only says what the model was trained for.
+    sources = getattr(catalog, "sources", None)
+    return sources is not None and sources(model_id).get("context_window", "").startswith(LEARNED_SOURCE)
 
 
 def screen(

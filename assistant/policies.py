@@ -170,6 +170,10 @@ class RouterPolicy:
     # Longest client-side RPM/RPD delay to sit out; a longer one skips the candidate.
     limit_wait_cap_s: float = 60.0
     allow_prompt_tools: bool = True
+    # A plain (not streamed) answer cut by the model's default output limit is continued, this many
+    # more calls at most; a caller who set max_tokens gets the cut answer as asked.
+    continue_on_length: bool = True
+    continue_rounds: int = 2
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = _sleep
     random: _random.Random = field(default_factory=_random.Random)

@@ -4,7 +4,11 @@ A call walks a chain of ``provider/model`` candidates (one id, an explicit list,
 free-model chain). A candidate that cannot help is skipped (``_candidates.screen``); one that fails
 goes through ``policies.decide``: retry with backoff, honour a rate-limit hint, rotate the key, cool
 the provider down, disable it, drop ``tool_choice``, describe the tools in the prompt, or move on.
-Every hop is an ``Attempt`` on the response and a ``status`` event when streaming; keys appear nowhere.
+Context limits (``_router_context``): a prompt too big for every window left is compacted (by
+``context.Compactor(router)`` unless told otherwise) and sent to the biggest; Ollama runs with an
+explicit ``num_ctx`` and a silently cut prompt counts as an overflow; a plain answer cut by the model's
+own output limit is continued. Every hop is an ``Attempt`` on the response and a ``status`` event when
+streaming; keys appear nowhere.
 
     router = Router()
     resp = await router.chat("auto", [Message.user("hi")])
@@ -14,17 +18,16 @@ Every hop is an ``Attempt`` on the response and a ``status`` event when streamin
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import _prompt_mode
+from . import _router_context as ctx
 from ._candidates import Candidate, RunState, plan, screen
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
-from .errors import AllModelsFailedError, LLMError, TransientError, UsageError
+from ._router_call import Call, Tries, build_request, hop, template
+from ._router_context import CompactFn
+from .errors import AllModelsFailedError, LLMError, RateLimitError, TransientError
 from .health import HealthStore, key_hash
 from .messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
 from .policies import Action, RouterPolicy, Situation, decide
@@ -33,24 +36,7 @@ from .registry import LLMRegistry
 
 __all__ = ["Router", "CompactFn"]
 
-# async compactor(messages, budget_tokens, model_id) -> shorter messages (assistant/context.py).
-CompactFn = Callable[[list[Message], int, str], Awaitable[list[Message]]]
 _COUNTED = frozenset({"transient", "rate_limit"})
-_OPTIONS = frozenset({"tool_choice", "max_tokens", "temperature", "reasoning", "response_schema", "stop", "extra"})
-
-
-@dataclass(slots=True)
-class _Call:
-    """One router call: the request (the first candidate fills in its model), what was learned, every hop."""
-
-    request: ChatRequest
-    streaming: bool
-    state: RunState = field(init=False)
-    attempts: list[Attempt] = field(default_factory=list)
-    response: ChatResponse | None = None
-
-    def __post_init__(self) -> None:
-        self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)
 
 
 class Router:
@@ -68,20 +54,33 @@ class Router:
         catalog: Any = None,
         policy: RouterPolicy | None = None,
         health: HealthStore | None = None,
-        compactor: CompactFn | None = None,
+        compactor: CompactFn | bool | None = None,
     ) -> None:
         self.registry = registry if registry is not None else LLMRegistry.from_env()
         self.catalog = catalog
         self.policy = policy or RouterPolicy()
         self.health = health or HealthStore(clock=self.policy.clock, breaker=self.policy.breaker)
         self.limiter = RateLimiter(self.health)
-        self.compactor = compactor
+        # None: ``Compactor(self)`` made on first need; False: never compact.
+        self._compactor: Any = compactor
         self._free_models = free_models
         self._key_index: dict[str, int] = {}
         self._key_hashes: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
+
+    @property
+    def compactor(self) -> CompactFn | None:
+        """What shrinks a history no window can hold: ``context.Compactor(self)`` unless the router was
+        given another (``compactor=fn``) or none (``compactor=False``)."""
+        if self._compactor is None or self._compactor is True:
+            self._compactor = ctx.default_compactor(self)
+        return self._compactor or None
+
+    @compactor.setter
+    def compactor(self, value: CompactFn | bool | None) -> None:
+        self._compactor = value
 
     @property
     def free_models(self) -> Any:
@@ -106,7 +105,7 @@ class Router:
 
             resp = await router.chat("auto", [Message.user("2+2?")], max_tokens=50)
         """
-        call = _Call(_template(messages, tools, options, stream=False), streaming=False)
+        call = Call(template(messages, tools, options, stream=False), streaming=False)
         async for _ in self._run(model, call):  # a plain call yields no events; it only records
             pass
         assert call.response is not None
@@ -124,7 +123,7 @@ class Router:
 
             async for event in router.stream("auto", msgs): print(event.type, event.text)
         """
-        return self._run(model, _Call(_template(messages, tools, options, stream=True), streaming=True))
+        return self._run(model, Call(template(messages, tools, options, stream=True), streaming=True))
 
     async def list_models(self) -> list[ModelInfo]:
         """Models of every configured provider that answers (the others are left out)."""
@@ -139,7 +138,7 @@ class Router:
 
     # --- one call ---------------------------------------------------------------------------------
 
-    async def _run(self, model: str | Sequence[str], call: _Call) -> AsyncIterator[StreamEvent]:
+    async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         await self.health.refresh()
         free = self.free_models if isinstance(model, str) and model.strip().lower() == "auto" else None
         candidates = plan(model, needs_tools=bool(call.request.tools), registry=self.registry, free_models=free, catalog=self.catalog)
@@ -150,37 +149,46 @@ class Router:
                     yield event
                 if call.response is not None:
                     return
-            state = call.state
-            squeezed = state.overflowed + state.too_small
-            if not squeezed or self.compactor is None or compacted:
+            best = ctx.squeezed_best(call.state)
+            if best is None or compacted or (compactor := self.compactor) is None:
                 break
             compacted = True
-            best = max(squeezed, key=lambda c: state.window(c) or 0)
-            budget = state.budget(best)
-            if call.streaming:
-                yield status_event(f"{best.model_id}: compacting the history to about {budget} tokens")
-            messages = list(await self.compactor(list(state.messages), budget, best.model_id))
-            state.reset_messages(messages)
-            call.request = call.request.model_copy(update={"messages": messages})
+            before = call.state.messages
+            async for event in ctx.compact_history(compactor, best, call):
+                yield event
+            if call.state.messages is before:
+                break
             candidates = [best]
         raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
 
-    async def _candidate(self, cand: Candidate, call: _Call, rest: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
+    async def _candidate(self, cand: Candidate, call: Call, rest: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
         policy, state = self.policy, call.state
         if self.health.doc.providers:
             await self._forget_stale_disable(cand.provider)
+        ollama = None
+        if self.registry.spec(cand.provider).family == "ollama":
+            if cand.free_entry and ctx.unpulled(cand, self.catalog):
+                detail = f"skipped: not pulled on this server; run `ollama pull {cand.model}`"
+                note = hop(call, cand, "not_found", None, 0.0, detail)
+                if call.streaming:
+                    yield note
+                return
+            # Screened against the num_ctx it will run with: Ollama cuts a longer prompt silently.
+            ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
+            if ollama.record and ollama.num_ctx:
+                await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx)
         skipped = self._screen(cand, state, probe=True)
         if skipped is not None:
             if skipped[0] == "context_overflow" and state.window(cand):
                 state.too_small.append(cand)
-            hop = self._hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
+            note = hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
             if call.streaming:
-                yield hop
+                yield note
             return
         settings = self.registry.settings(cand.provider)
         spec = settings.spec
         keys = self.registry.keys(cand.provider)
-        tries = _Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
+        tries = Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
                        prompt_mode=bool(state.tools) and cand.supports_tools is False)
         rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
                             free_suffix=spec.free_suffix, credits=settings.credits)
@@ -190,9 +198,9 @@ class Router:
                 wait = self.limiter.reserve(rules, policy.clock(), policy.limit_wait_cap_s)
                 if wait > policy.limit_wait_cap_s:
                     self.health.release(cand.provider)
-                    hop = self._hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
+                    note = hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
                     if call.streaming:
-                        yield hop
+                        yield note
                     return
                 if wait > 0:
                     if call.streaming:
@@ -204,9 +212,11 @@ class Router:
                 pause = policy.random.uniform(*spec.jitter)
                 await policy.sleep(pause)
                 waited += pause
-            request = self._request(call, cand, tries)
+            request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None)
             client = self.registry.client(cand.provider, tries.key)
             partial = Partial()
+            # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
+            held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
             try:
                 if call.streaming:
                     response = None
@@ -215,6 +225,8 @@ class Router:
                         async for event in events:
                             if event.type == "done":
                                 response = event.response
+                            elif held is not None:
+                                held.append(event)
                             else:
                                 partial.add(event)
                                 yield event
@@ -228,33 +240,65 @@ class Router:
                         response = _prompt_mode.parse_reply(response, state.tools)
                 if not partial.started and is_empty(response):
                     raise TransientError("empty completion", provider=cand.provider, model=cand.model)
+                if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
+                    raise cut
             except LLMError as err:
                 opened = await self._count(cand.provider, err)
                 if partial.started:
-                    self._hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
+                    hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
                 action = self._decide(err, cand, tries, request, rest, state, opened)
                 wait = action.wait_s if action.kind == "retry" else 0.0
-                hop = self._hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
+                note = hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
                 if call.streaming:
-                    yield hop
+                    yield note
                 if not await self._apply(action, err, cand, tries, state):
                     return
             else:
-                await self.health.succeeded(cand.provider)
-                note = "tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""
-                call.attempts.append(Attempt(
-                    provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail=note,
-                    input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
-                ))
-                response.attempts = list(call.attempts)
-                call.response = response
+                for event in held or ():
+                    yield event
+                await self._answered(call, cand, tries, request, response, waited,
+                                    lambda more: self._send_more(cand, client, request, rules, more))
                 if call.streaming:
-                    yield StreamEvent(type="done", response=response)
+                    yield StreamEvent(type="done", response=call.response)
                 return
 
+    async def _answered(
+        self, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse, waited: float,
+        send: Callable[[list[Message]], Awaitable[ChatResponse]],
+    ) -> None:
+        """Record the answer (continued first when the model's own output limit cut it mid-answer)."""
+        await self.health.succeeded(cand.provider)
+        notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
+        policy = self.policy
+        # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
+        # text is already out.
+        cut = response.finish_reason == "length" and call.request.max_tokens is None
+        if cut and not call.streaming and policy.continue_on_length:
+            budget = ctx.continuation_budget(cand, call.state, response)
+            response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
+                                                    budget=budget, model_id=cand.model_id)
+            notes.append(note)
+        call.attempts.append(Attempt(
+            provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail="; ".join(n for n in notes if n),
+            input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
+        ))
+        response.attempts = list(call.attempts)
+        call.response = response
+
+    async def _send_more(
+        self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
+    ) -> ChatResponse:
+        """One more request to the model that just answered (a continuation), within its request limits."""
+        if rules:
+            wait = self.limiter.reserve(rules, self.policy.clock(), self.policy.limit_wait_cap_s)
+            if wait > self.policy.limit_wait_cap_s:
+                raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
+            await self.policy.sleep(wait)
+        return await client.chat(request.model_copy(update={"messages": messages}))
+
     def _decide(
-        self, err: LLMError, cand: Candidate, tries: _Tries, request: ChatRequest, rest: Sequence[Candidate],
+        self, err: LLMError, cand: Candidate, tries: Tries, request: ChatRequest, rest: Sequence[Candidate],
         state: RunState, opened: bool,
     ) -> Action:
         now = self.policy.clock()
@@ -272,7 +316,7 @@ class Router:
             return Action("next", detail="circuit opened" if opened else "circuit open")
         return action
 
-    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: _Tries, state: RunState) -> bool:
+    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: Tries, state: RunState) -> bool:
         """Carry out ``action``; True to send to this candidate again, False to leave it."""
         if action.kind == "retry":
             await self.policy.sleep(action.wait_s)
@@ -298,20 +342,6 @@ class Router:
         events = client.stream(request)
         return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events
 
-    def _request(self, call: _Call, cand: Candidate, tries: _Tries) -> ChatRequest:
-        request = call.request
-        if not request.model:
-            # The first candidate takes the template itself (no copy on the hot path).
-            request.model = cand.model
-        if request.model == cand.model and not tries.prompt_mode and not tries.drop_choice:
-            return request
-        if tries.prompt_mode:
-            request = _prompt_mode.prompt_request(request)
-        changes: dict[str, Any] = {"model": cand.model}
-        if tries.drop_choice:
-            changes["tool_choice"] = None
-        return request.model_copy(update=changes)
-
     async def _count(self, provider: str, err: LLMError) -> bool:
         """Feed the breaker: only transient and rate-limit failures count. True when it opened."""
         if err.kind in _COUNTED and not getattr(err, "never_passes", False):
@@ -334,11 +364,8 @@ class Router:
     async def _learn_window(self, cand: Candidate, err: LLMError, state: RunState) -> None:
         window = getattr(err, "context_window", None)
         state.overflow(cand, window, getattr(err, "prompt_tokens", None))
-        learn = getattr(self.catalog, "learn", None)
-        if window and learn is not None:
-            result = learn(cand.model_id, context_window=window)
-            if inspect.isawaitable(result):
-                await result
+        if window:
+            await ctx.remember_window(self.catalog, cand.model_id, window)
 
     async def _forget_stale_disable(self, provider: str) -> None:
         entry = self.health.doc.providers.get(provider)
@@ -350,42 +377,3 @@ class Router:
         if found is None:
             found = self._key_hashes[provider] = key_hash(self.registry.keys(provider))
         return found
-
-    def _hop(self, call: _Call, cand: Candidate, kind: str, status: int | None, wait: float, detail: str) -> StreamEvent:
-        """Record a hop that did not answer; returns its ``status`` event (streams yield it)."""
-        attempt = Attempt(provider=cand.provider, model=cand.model, kind=kind, status=status, wait_s=round(wait, 3), detail=detail)
-        call.attempts.append(attempt)
-        return StreamEvent(type="status", text=f"{cand.model_id}: {kind} - {detail}", attempt=attempt)
-
-
-def _template(messages: Sequence[Message], tools: Sequence[ToolSpec], options: dict[str, Any], *, stream: bool) -> ChatRequest:
-    """The request every candidate gets (with its own model name); bad options are the caller's mistake."""
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise UsageError(f"unknown router option(s) {sorted(unknown)}; use {', '.join(sorted(_OPTIONS))}")
-    try:
-        return ChatRequest(model="", messages=list(messages), tools=list(tools), stream=stream, **options)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UsageError(f"bad router call: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-
-
-@dataclass(slots=True)
-class _Tries:
-    """How one candidate is being tried: its keys, failure counts, and what earlier failures switched."""
-
-    keys: list[str]
-    key_i: int
-    prompt_mode: bool = False
-    drop_choice: bool = False
-    tries: int = 0
-    rate_tries: int = 0
-    first_failure: float | None = None
-    fresh_keys: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.fresh_keys = max(len(self.keys) - 1, 0)
-
-    @property
-    def key(self) -> str | None:
-        return self.keys[self.key_i] if self.keys else None

@@ -69,7 +69,7 @@ async def test_overflow_moves_to_a_bigger_known_window_and_teaches_the_catalog()
 async def test_overflow_never_resends_to_an_equal_or_smaller_window() -> None:
     small, same, unknown = FakeClient(overflow(8192, 9000)), FakeClient(answer()), FakeClient(answer())
     catalog = Catalog(small__m=8192, same__m=8192)
-    router = make_router({"small": small, "same": same, "unknown": unknown}, catalog=catalog)
+    router = make_router({"small": small, "same": same, "unknown": unknown}, catalog=catalog, compactor=False)
     with pytest.raises(AllModelsFailedError) as info:
         await router.chat(["small/m", "same/m", "unknown/m"], HI)
     assert [a.kind for a in info.value.attempts] == ["context_overflow"] * 3
@@ -88,7 +88,7 @@ async def test_overflow_without_a_bigger_window_compacts_and_retries_once() -> N
 
     calls: list[tuple[int, str]] = []
 
-    async def compactor(messages: list[Message], budget: int, model_id: str) -> list[Message]:
+    async def compactor(messages: list[Message], budget: int, model_id: str, *, tools: list[ToolSpec]) -> list[Message]:
         calls.append((budget, model_id))
         return messages[-1:]
 
@@ -222,7 +222,7 @@ async def test_prompt_too_big_for_every_window_is_compacted_before_sending() -> 
     client = FakeClient(answer("short enough"))
     budgets: list[int] = []
 
-    async def compactor(messages: list[Message], budget: int, model_id: str) -> list[Message]:
+    async def compactor(messages: list[Message], budget: int, model_id: str, *, tools: list[ToolSpec]) -> list[Message]:
         budgets.append(budget)
         return [Message.user("summary")]
 
