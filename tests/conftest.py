@@ -359,3 +359,84 @@ def scripted(fake_server: Callable[[Handler], FakeServer]) -> Callable[..., Scri
         return ScriptedProvider(fake_server, outcomes, **kw)
 
     return start
+
+
+# --- agent fakes: an OpenAI-shape model that plays turns with tool calls ---------------------------
+# ScriptedModel streams each Turn like an OpenAI-compatible server (text in pieces, tool-call deltas,
+# usage, [DONE]); ``requests`` keeps every JSON body so tests can read what the agent sent.
+
+
+class Turn:
+    """One scripted model reply: ``text``, tool ``calls`` as (name, arguments dict or raw JSON string),
+    ``cut`` (stream the text, then drop the connection) or an error ``status``."""
+
+    def __init__(self, text: str = "", calls: Any = (), *, cut: bool = False, status: int = 200, message: str = "error") -> None:
+        self.text, self.calls, self.cut, self.status, self.message = text, list(calls), cut, status, message
+
+
+def say(text: str) -> Turn:
+    return Turn(text)
+
+
+def call(name: str, arguments: Any = None, *, text: str = "") -> Turn:
+    return Turn(text, [(name, {} if arguments is None else arguments)])
+
+
+class ScriptedModel:
+    """A local OpenAI-compatible model answering from ``turns`` in order, then ``default``."""
+
+    def __init__(self, start: Callable[[Handler], FakeServer], turns: Any = (), default: Turn | None = None) -> None:
+        self.turns = list(turns)
+        self.default = default or say("(script ended)")
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.server = start(self._handle)
+        self.url = self.server.url + "/v1"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
+        body = await request.json()
+        with self._lock:
+            self.requests.append(body)
+            turn = self.turns.pop(0) if self.turns else self.default
+        if turn.status >= 400:
+            return web.json_response({"error": {"message": turn.message, "type": "error"}}, status=turn.status)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_chunk({"role": "assistant", "content": ""}))
+        for piece in _pieces(turn.text):
+            await response.write(_chunk({"content": piece}))
+        if turn.cut:
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        for index, (name, arguments) in enumerate(turn.calls):
+            raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            half = len(raw) // 2
+            first = {"index": index, "id": f"call_{len(self.requests)}_{index}", "type": "function",
+                     "function": {"name": name, "arguments": raw[:half]}}
+            await response.write(_chunk({"tool_calls": [first]}))
+            await response.write(_chunk({"tool_calls": [{"index": index, "function": {"arguments": raw[half:]}}]}))
+        await response.write(_chunk({}, "tool_calls" if turn.calls else "stop"))
+        usage = {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [],
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        await response.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words) if w or i < len(words) - 1]
+
+
+@pytest.fixture
+def scripted_model(fake_server: Callable[[Handler], FakeServer]) -> Callable[..., ScriptedModel]:
+    """``scripted_model([call("calculator", {...}), say("42")])``: a scripted model on 127.0.0.1."""
+
+    def start(turns: Any = (), **kw: Any) -> ScriptedModel:
+        return ScriptedModel(fake_server, turns, **kw)
+
+    return start

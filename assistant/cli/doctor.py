@@ -1,0 +1,194 @@
+"""``assistant doctor``: what this machine can reach, and what to fix.
+
+    assistant doctor                 # providers (keys masked), reachability, local model, free chain
+    assistant doctor --enable groq   # re-enable a provider that was switched off after a billing/auth error
+    assistant doctor --json
+
+Exit code 0 when at least one model is usable (a reachable provider or the installed local model), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .._redact import mask_key
+from ..errors import LLMError, UsageError
+
+__all__ = ["register", "run", "collect", "Report"]
+
+
+class ProviderCheck(BaseModel):
+    name: str
+    local: bool
+    keys: list[str] = Field(default_factory=list)  # masked: "...abcd"
+    base_url: str = ""
+    reachable: bool | None = None
+    detail: str = ""
+
+
+class DisabledProvider(BaseModel):
+    name: str
+    reason: str
+    how_to_enable: str
+
+
+class Report(BaseModel):
+    providers: list[ProviderCheck] = Field(default_factory=list)
+    local_installed: bool = False
+    local_url: str | None = None
+    local_detail: str = ""
+    free_chain: list[dict[str, Any]] = Field(default_factory=list)
+    free_chain_error: str | None = None
+    disabled: list[DisabledProvider] = Field(default_factory=list)
+    cooling: list[str] = Field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.local_installed or any(p.reachable for p in self.providers)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check keys, reachability, the local model, the free chain and disabled providers",
+        description="Show every configured provider (keys masked) and whether it answers, the embedded local "
+        "model, the free-model chain, and providers switched off after billing or auth errors.",
+    )
+    parser.add_argument("--enable", metavar="PROVIDER", action="append", default=[],
+                        help="re-enable a provider that was auto-disabled (repeatable)")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for each provider (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = asyncio.run(_run(args.enable, args.timeout))
+    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    return 0 if report.usable else 1
+
+
+async def _run(enable: list[str], timeout: float) -> Report:
+    from ..health import HealthStore
+    from ..registry import LLMRegistry
+
+    registry = LLMRegistry.from_env()
+    health = HealthStore()
+    try:
+        for name in enable:
+            provider = registry.canonical(name)
+            await health.enable(provider)
+            print(f"{provider} re-enabled")
+        return await collect(registry, health, timeout=timeout)
+    finally:
+        await registry.aclose()
+        await health.aclose()
+
+
+async def collect(registry: Any, health: Any, *, timeout: float = 5.0) -> Report:
+    """Everything the report shows; provider checks run concurrently, each bounded by ``timeout``."""
+    from .. import local
+
+    names = registry.providers()
+    checks = await asyncio.gather(*(_check(registry, name, timeout) for name in names))
+    report = Report(providers=list(checks), local_installed=local.available())
+    info = local.status()
+    if info is not None:
+        report.local_url = info.url
+        report.local_detail = f"running at {info.url} (pid {info.pid}, ctx {info.ctx_size}); use it with LLAMA_BASE_URL={info.url}"
+    elif report.local_installed:
+        report.local_detail = "installed, not running: `assistant run` starts it when no key is set, or `assistant local start`"
+    else:
+        report.local_detail = f"not installed: {local.INSTALL_HINT}"
+    _free_chain(report, registry)
+    _disabled(report, registry, health, names)
+    return report
+
+
+async def _check(registry: Any, name: str, timeout: float) -> ProviderCheck:
+    spec = registry.spec(name)
+    check = ProviderCheck(name=name, local=spec.local, keys=[mask_key(k) for k in registry.keys(name)])
+    try:
+        check.base_url = spec.resolve_base_url(registry.settings(name).base_url)
+        client = registry.client(name)
+        models = await asyncio.wait_for(client.list_models(), timeout)
+    except asyncio.TimeoutError:
+        check.reachable, check.detail = False, f"no answer within {timeout:g}s"
+    except UsageError as exc:
+        check.reachable, check.detail = False, str(exc)
+    except LLMError as exc:
+        # An HTTP answer (401, 403, 429...) means the server is there but refuses this key.
+        check.reachable = exc.status is not None
+        check.detail = f"{exc.kind}: {exc.message[:160]}"
+    except NotImplementedError as exc:
+        check.detail = f"cannot list models: {exc}"
+    else:
+        check.reachable, check.detail = True, f"{len(models)} models listed"
+    return check
+
+
+def _free_chain(report: Report, registry: Any) -> None:
+    try:
+        from ..free_models import FreeModelsStore
+
+        chain = FreeModelsStore().fallback_chain()
+    except (ImportError, UsageError, ValueError, KeyError, OSError) as exc:
+        report.free_chain_error = str(exc)
+        return
+    for entry in chain:
+        report.free_chain.append({"id": entry.id, "tools": entry.supports_tools, "local": entry.local,
+                                  "usable": registry.configured(entry.provider)})
+
+
+def _disabled(report: Report, registry: Any, health: Any, names: list[str]) -> None:
+    for name, why in sorted(health.disabled().items()):
+        report.disabled.append(DisabledProvider(
+            name=name, reason=f"{why.kind}: {why.detail[:160]}",
+            how_to_enable=f"assistant doctor --enable {name}  (a new key for it also re-enables it)",
+        ))
+    for name in names:
+        if registry.settings(name).disabled:
+            report.disabled.append(DisabledProvider(
+                name=name, reason="disabled = true in the config file",
+                how_to_enable=f"remove `disabled = true` from [providers.{name}] in your config.toml",
+            ))
+    now = time.time()
+    for key, entry in sorted(health.doc.cooldowns.items()):
+        if entry.until > now:
+            report.cooling.append(f"{key}: {entry.until - now:.0f}s left ({entry.detail[:100]})")
+
+
+def format_report(report: Report) -> str:
+    """The human-readable report."""
+    lines = ["Providers:"]
+    remote = [p for p in report.providers if not p.local]
+    if not remote:
+        lines.append("  (no API key configured: set e.g. OPENROUTER_API_KEY, GROQ_API_KEY or GEMINI_API_KEY)")
+    for p in remote + [p for p in report.providers if p.local]:
+        state = {True: "ok", False: "not running" if p.local else "unreachable", None: "?"}[p.reachable]
+        keys = ", ".join(p.keys) if p.keys else ("no key needed" if p.local else "no key")
+        lines.append(f"  {p.name:<12} {state:<12} key {keys:<14} {p.base_url}")
+        if p.detail and not (p.local and p.reachable is False):
+            lines.append(f"  {'':<12} {p.detail}")
+    lines += ["", "Local model:", f"  {report.local_detail}", "", "Free-model chain (first tried first):"]
+    if report.free_chain_error:
+        lines.append(f"  cannot read the free-models list: {report.free_chain_error}")
+    for i, entry in enumerate(report.free_chain, 1):
+        marks = [m for m, on in (("tools", entry["tools"]), ("local", entry["local"])) if on]
+        usable = "" if entry["usable"] else "  (no key: skipped)"
+        lines.append(f"  {i:>2}. {entry['id']}{' [' + ', '.join(marks) + ']' if marks else ''}{usable}")
+    lines += ["", "Disabled providers:"]
+    if not report.disabled:
+        lines.append("  none")
+    for d in report.disabled:
+        lines.append(f"  {d.name}: {d.reason}")
+        lines.append(f"    re-enable: {d.how_to_enable}")
+    if report.cooling:
+        lines += ["", "Cooling down:"] + [f"  {c}" for c in report.cooling]
+    lines += ["", "Ready: at least one model is usable." if report.usable else
+              "Not ready: no provider answered and the local model is not installed."]
+    return "\n".join(lines)

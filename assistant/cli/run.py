@@ -1,0 +1,153 @@
+"""``assistant run TASK``: one agent task, the answer streamed to stdout.
+
+    assistant run "What is 17 * 23?"
+    assistant run "Summarise https://example.com" --tool fetch_url -v
+    assistant run "What day is it in Tokyo?" --model groq/llama-3.3-70b-versatile --json
+
+With no API key configured and no local server running, the embedded local model (SmolLM2 on
+llama.cpp) is started first, and stderr says so. Exit codes: 0 answered (also at the step limit),
+1 no model could answer, 2 a usage mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from ..errors import LLMError, UsageError
+from ._render import Renderer, describe_failure
+
+__all__ = ["register", "run", "choose_model", "build_agent"]
+
+EMBEDDED_MODEL = "llama/smollm2"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run one agent task and print the answer",
+        description="Run one task with the ReAct agent. The answer goes to stdout; steps, tool calls and model "
+        "switches go to stderr. Without --model: the free-model chain when a key is configured, else the "
+        "embedded local model.",
+    )
+    parser.add_argument("task", nargs="+", help="what to do (quote it, or give several words)")
+    add_agent_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the whole RunResult as JSON at the end, nothing else")
+    parser.set_defaults(handler=run)
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``chat`` share."""
+    from tools import builtin_names
+
+    parser.add_argument("--model", "-m", metavar="ID", default=None,
+                        help='a model id like groq/llama-3.3-70b-versatile, several separated by commas (a fallback '
+                        'chain), or "auto" for the free-model chain')
+    parser.add_argument("--tool", "-t", action="append", dest="tools", metavar="NAME", default=None,
+                        help=f"offer only this built-in tool (repeatable): {', '.join(builtin_names())}")
+    parser.add_argument("--no-tools", action="store_true", help="offer no tools at all")
+    parser.add_argument("--max-steps", type=int, default=12, metavar="N", help="tool-using steps before the final answer (default 12)")
+    parser.add_argument("--system", metavar="TEXT", default=None, help="the system prompt")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show reasoning, full tool results, models and timings")
+
+
+def choose_model(explicit: str | None, *, err: Any = None) -> str | list[str]:
+    """The model to use: ``explicit`` (commas make a fallback chain), else "auto" when any remote
+    provider has a key, else the embedded local model. The embedded model is started when the
+    choice needs it and nothing serves it yet; a running one is used by "auto" too."""
+    err = err or sys.stderr
+    chain = [m.strip() for m in (explicit or "").split(",") if m.strip()]
+    if explicit is not None and not chain:
+        raise UsageError("--model is empty: give an id like groq/llama-3.3-70b-versatile, or auto")
+    keyed = _remote_key_configured()
+    if not chain:
+        chain = ["auto"] if keyed else [EMBEDDED_MODEL]
+    if EMBEDDED_MODEL in chain or (chain == ["auto"] and not keyed):
+        _ensure_local(err, reason=None if explicit else "no API key is configured")
+    else:
+        _use_running_local()
+    return chain[0] if len(chain) == 1 else chain
+
+
+def _remote_key_configured() -> bool:
+    from ..registry import LLMRegistry
+
+    registry = LLMRegistry.from_env()
+    return any(not registry.spec(name).local for name in registry.providers())
+
+
+def _use_running_local() -> None:
+    # The free chain starts with the embedded model; point it at the server if one is up.
+    if not os.environ.get("LLAMA_BASE_URL"):
+        from .. import local
+
+        info = local.status()
+        if info is not None:
+            os.environ["LLAMA_BASE_URL"] = info.url
+
+
+def _ensure_local(err: Any, *, reason: str | None) -> None:
+    if os.environ.get("LLAMA_BASE_URL"):
+        return
+    from .. import local
+
+    info = local.status()
+    if info is None:
+        if not local.available():
+            raise UsageError(
+                ("No API key is configured and " if reason else "")
+                + f"the embedded local model is not installed: {local.INSTALL_HINT}. "
+                "Or set a provider key, e.g. OPENROUTER_API_KEY or GROQ_API_KEY (see `assistant doctor`)."
+            )
+        why = f"{reason}: " if reason else ""
+        print(f"{why}starting the embedded local model (SmolLM2-135M on llama.cpp, 127.0.0.1); "
+              "stop it later with `assistant local stop`", file=err, flush=True)
+        try:
+            info = local.ensure_running()
+        except local.LocalModelError as exc:
+            raise UsageError(f"the embedded local model did not start: {exc}") from None
+    os.environ["LLAMA_BASE_URL"] = info.url
+
+
+def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
+    """The agent the options describe."""
+    from tools import default_tools, get_tool
+
+    from ..agent import Agent
+
+    if args.max_steps < 0:
+        raise UsageError(f"--max-steps must be 0 or more, got {args.max_steps}")
+    if args.no_tools:
+        tools = []
+    elif args.tools:
+        tools = [get_tool(name) for name in dict.fromkeys(args.tools)]
+    else:
+        tools = default_tools()
+    return Agent(model, tools, max_steps=args.max_steps, system_prompt=args.system)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the task; returns the exit code."""
+    task = " ".join(args.task).strip()
+    if not task:
+        raise UsageError("the task is empty: assistant run \"what to do\"")
+    model = choose_model(args.model)
+    agent = build_agent(args, model)
+    renderer = Renderer(verbose=args.verbose, quiet=args.json)
+    try:
+        asyncio.run(_drive(agent, task, renderer))
+    except LLMError as exc:
+        print(describe_failure(exc), file=sys.stderr)
+        return 1
+    if args.json and renderer.result is not None:
+        print(renderer.result.model_dump_json(indent=2))
+    return 0
+
+
+async def _drive(agent: Any, task: str, renderer: Renderer) -> None:
+    async with agent:
+        async for event in agent.stream(task):
+            renderer.handle(event)

@@ -1,0 +1,284 @@
+"""The built-in tools: calculator, current_time, read_file/list_dir, fetch_url, web_search."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from assistant.errors import UsageError
+from assistant.tools import ToolError, ToolFailedError
+from tools import builtin_names, default_tools, get_tool
+from tools.calculator import calculator, evaluate
+from tools.current_time import current_time
+from tools.fetch_url import html_to_text, make_fetch_url
+from tools.files import file_tools
+from tools.web_search import make_web_search
+
+# --- calculator ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression,expected", [
+    ("(2 + 3) * 4 ** 2", "80"),
+    ("2^10", "1024"),
+    ("7 / 2", "3.5"),
+    ("7 // 2 + 7 % 2", "4"),
+    ("-3 + +1", "-2"),
+    ("sqrt(16) + factorial(5)", "124"),
+    ("round(pi, 3)", "3.142"),
+    ("log(8, 2)", "3"),
+    ("6 × 7 =", "42"),
+    ("17 * 23 = 423.125", "391"),
+    ("2 ** 100", "1267650600228229401496703205376"),
+    ("0.1 + 0.2", "0.3"),
+])
+def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None:
+    assert calculator(expression) == expected
+
+
+@pytest.mark.parametrize("expression,problem", [
+    ("__import__('os').system('id')", "not allowed"),
+    ("__import__('os')", "unknown function '__import__'"),
+    ("open('/etc/passwd')", "unknown function"),
+    ("(1).__class__", "not allowed"),
+    ("x + 1", "unknown name 'x'"),
+    ("1 / 0", "division by zero"),
+    ("9 ** 9 ** 9", "too large"),
+    ("factorial(100000)", "too large"),
+    ("[1, 2]", "not allowed"),
+    ("2 +", "not a valid expression"),
+    ("sqrt(-1)", "sqrt"),
+])
+def test_calculator_refuses_what_is_not_safe_arithmetic(expression: str, problem: str) -> None:
+    with pytest.raises(ToolError, match=problem):
+        evaluate(expression)
+
+
+# --- current_time --------------------------------------------------------------------------------
+
+
+def test_current_time_in_a_named_timezone() -> None:
+    text = current_time("Asia/Tokyo")
+    stamp = datetime.fromisoformat(text.split(" ")[0])
+    assert stamp.utcoffset() == timedelta(hours=9)
+    assert abs((stamp - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert text.endswith(f"({stamp.strftime('%A')}, Asia/Tokyo)")
+
+
+@pytest.mark.parametrize("zone,offset", [("UTC", 0), ("+05:30", 5.5), ("UTC-3", -3), ("GMT", 0)])
+def test_current_time_accepts_offsets_and_utc(zone: str, offset: float) -> None:
+    stamp = datetime.fromisoformat(current_time(zone).split(" ")[0])
+    assert stamp.utcoffset() == timedelta(hours=offset)
+
+
+def test_current_time_names_the_fix_for_an_unknown_zone() -> None:
+    with pytest.raises(ToolError, match="unknown timezone 'Mars/Olympus'.*IANA"):
+        current_time("Mars/Olympus")
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    base = tmp_path / "root"
+    (base / "src").mkdir(parents=True)
+    (base / "src" / "app.py").write_text("print('hi')\n")
+    (base / "README.md").write_text("# Project\n")
+    (tmp_path / "secret.txt").write_text("top secret")
+    return base
+
+
+async def test_read_file_reads_inside_the_root(root: Path) -> None:
+    read_file, _ = file_tools(root)
+    assert await read_file.invoke({"path": "src/app.py"}) == "print('hi')\n"
+
+
+async def test_list_dir_lists_directories_first_with_sizes(root: Path) -> None:
+    _, list_dir = file_tools(root)
+    assert await list_dir.invoke({}) == "src/\nREADME.md  (10 bytes)"
+
+
+@pytest.mark.parametrize("path", ["../secret.txt", "src/../../secret.txt", "/etc/passwd", "~/.ssh/id_rsa"])
+async def test_paths_outside_the_root_are_refused(root: Path, path: str) -> None:
+    read_file, _ = file_tools(root)
+    with pytest.raises(ToolFailedError, match="outside the allowed directory"):
+        await read_file.invoke({"path": path})
+
+
+async def test_a_symlink_pointing_out_of_the_root_is_refused(root: Path) -> None:
+    (root / "escape").symlink_to(root.parent / "secret.txt")
+    read_file, _ = file_tools(root)
+    with pytest.raises(ToolFailedError, match="outside the allowed directory"):
+        await read_file.invoke({"path": "escape"})
+
+
+async def test_big_and_binary_files_are_handled(root: Path) -> None:
+    (root / "big.txt").write_text("a" * 5000)
+    (root / "blob.bin").write_bytes(b"\x00\x01\x02")
+    read_file, _ = file_tools(root, max_bytes=1000)
+    assert "the file has 5000 bytes" in await read_file.invoke({"path": "big.txt"})
+    with pytest.raises(ToolFailedError, match="binary"):
+        await read_file.invoke({"path": "blob.bin"})
+
+
+async def test_the_default_file_tools_use_the_working_directory(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(root)
+    assert await get_tool("read_file").invoke({"path": "README.md"}) == "# Project\n"
+
+
+# --- fetch_url -----------------------------------------------------------------------------------
+
+PAGE = """<html><head><title>Example  Page</title><script>var x = 1;</script><style>p{}</style></head>
+<body><nav>Home | About</nav><h1>Welcome</h1><p>Hello <b>world</b> &amp; friends.</p>
+<ul><li>one</li><li>two</li></ul><footer>(c) 2025</footer></body></html>"""
+
+
+def site(request: web.Request) -> web.StreamResponse:
+    if request.path == "/page":
+        return web.Response(text=PAGE, content_type="text/html")
+    if request.path == "/moved":
+        return web.Response(status=302, headers={"Location": "/page"})
+    if request.path == "/to-metadata":
+        return web.Response(status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+    if request.path == "/big":
+        return web.Response(text="z" * 50_000, content_type="text/plain")
+    if request.path == "/pdf":
+        return web.Response(body=b"%PDF-1.7", content_type="application/pdf")
+    return web.Response(status=404, text="nope")
+
+
+async def test_fetch_url_returns_readable_text(fake_server) -> None:
+    server = fake_server(site)
+    text = await make_fetch_url(allow_private=True).invoke({"url": server.url + "/page"})
+    assert text.startswith(f"Title: Example Page\nURL: {server.url}/page\n\n")
+    assert "# Welcome\nHello world & friends.\n- one\n- two" in text
+    assert "var x" not in text and "Home | About" not in text and "(c) 2025" not in text
+
+
+async def test_fetch_url_follows_redirects(fake_server) -> None:
+    server = fake_server(site)
+    text = await make_fetch_url(allow_private=True).invoke({"url": server.url + "/moved"})
+    assert f"URL: {server.url}/page" in text
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/", "http://localhost/", "http://10.0.0.1/", "http://192.168.1.1/admin",
+    "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[::ffff:127.0.0.1]/",
+])
+async def test_fetch_url_refuses_internal_addresses(url: str) -> None:
+    with pytest.raises(ToolFailedError, match="refusing to fetch"):
+        await make_fetch_url().invoke({"url": url})
+
+
+async def test_fetch_url_checks_every_redirect_hop(fake_server) -> None:
+    server = fake_server(site)
+
+    async def public_first_hop(url: str, allow_private: bool) -> None:
+        if "169.254" in url:
+            from tools.fetch_url import check_address
+
+            check_address("169.254.169.254")
+
+    import tools.fetch_url as module
+
+    original = module._check_url
+    module._check_url = public_first_hop  # the fake server itself sits on loopback
+    try:
+        with pytest.raises(ToolFailedError, match="refusing to fetch from 169.254.169.254"):
+            await make_fetch_url().invoke({"url": server.url + "/to-metadata"})
+    finally:
+        module._check_url = original
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "/etc/passwd"])
+async def test_fetch_url_takes_only_http_and_https(url: str) -> None:
+    with pytest.raises(ToolFailedError, match="only http and https"):
+        await make_fetch_url().invoke({"url": url})
+
+
+async def test_fetch_url_caps_the_size_and_refuses_binary(fake_server) -> None:
+    server = fake_server(site)
+    fetch = make_fetch_url(allow_private=True, max_bytes=1000, max_chars=500)
+    text = await fetch.invoke({"url": server.url + "/big"})
+    assert text.count("z") == 500 and "cut at 500 characters" in text
+    with pytest.raises(ToolFailedError, match="application/pdf, not a text page"):
+        await fetch.invoke({"url": server.url + "/pdf"})
+    with pytest.raises(ToolFailedError, match="HTTP 404"):
+        await fetch.invoke({"url": server.url + "/missing"})
+
+
+async def test_fetch_url_gives_up_after_its_time_limit(fake_server) -> None:
+    import asyncio
+
+    async def stall(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.5)
+        return web.Response(text="late")
+
+    server = fake_server(stall)
+    with pytest.raises(ToolFailedError, match="took longer than 0.3s"):
+        await make_fetch_url(allow_private=True, timeout=0.3).invoke({"url": server.url})
+
+
+def test_html_to_text_keeps_structure() -> None:
+    assert html_to_text("<title>T</title><h2>Head</h2><p>a<br>b</p>") == ("T", "## Head\na\nb")
+
+
+# --- web_search ----------------------------------------------------------------------------------
+
+ANSWER = {
+    "id": "x", "model": "sonar",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Python 3.13 [1]."}}],
+    "citations": ["https://www.python.org/downloads/"],
+    "search_results": [{"title": "Download Python", "url": "https://www.python.org/downloads/", "date": "2025-01-01"}],
+}
+
+
+async def test_web_search_without_a_key_says_how_to_get_one() -> None:
+    with pytest.raises(ToolFailedError, match="set PERPLEXITY_API_KEY"):
+        await make_web_search().invoke({"query": "python"})
+
+
+async def test_web_search_asks_sonar_and_lists_sources(fake_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = fake_server(lambda request: web.json_response(ANSWER))
+    monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-test-key-0123456789abcdef")
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", server.url)
+    text = await make_web_search().invoke({"query": "latest python"})
+    assert text == "Python 3.13 [1].\n\nSources:\n[1] Download Python - https://www.python.org/downloads/"
+    [sent] = server.requests
+    assert sent["path"] == "/chat/completions" and sent["json"]["model"] == "sonar"
+    assert sent["json"]["messages"][-1] == {"role": "user", "content": "latest python"}
+    assert sent["headers"]["Authorization"] == "Bearer pplx-test-key-0123456789abcdef"
+
+
+async def test_web_search_errors_never_show_the_key(fake_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "pplx-abcdefghijklmnopqrstuvwxyz0123"
+    body = {"error": {"message": f"Invalid API key {key}", "type": "invalid_api_key"}}
+    server = fake_server(lambda request: web.json_response(body, status=401))
+    monkeypatch.setenv("PERPLEXITY_API_KEY", key)
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", server.url)
+    with pytest.raises(ToolFailedError) as caught:
+        await make_web_search().invoke({"query": "x"})
+    assert "HTTP 401" in str(caught.value) and key not in str(caught.value)
+
+
+# --- the registry of built-ins ---------------------------------------------------------------------
+
+
+def test_every_builtin_tool_loads_by_name() -> None:
+    names = [get_tool(n).name for n in builtin_names()]
+    assert names == ["calculator", "current_time", "fetch_url", "read_file", "list_dir", "web_search"]
+    with pytest.raises(UsageError, match="unknown tool 'nope'"):
+        get_tool("nope")
+
+
+def test_web_search_is_offered_by_default_only_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "web_search" not in [t.name for t in default_tools()]
+    monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-x")
+    assert "web_search" in [t.name for t in default_tools()]
+    assert json.dumps([t.spec().model_dump() for t in default_tools()])
+    assert os.environ["PERPLEXITY_API_KEY"] == "pplx-x"

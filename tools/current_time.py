@@ -1,0 +1,49 @@
+"""current_time: the date and time now in a timezone (IANA name, UTC, or an offset like +05:30).
+
+    current_time("Asia/Tokyo")   # "2025-03-01T18:04:05+09:00 (Saturday, Asia/Tokyo)"
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from assistant.tools import ToolError
+
+__all__ = ["current_time", "resolve_timezone"]
+
+_OFFSET = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+_UTC_NAMES = {"utc", "gmt", "z", "zulu", "universal", "etc/utc"}
+
+
+def resolve_timezone(name: str) -> tzinfo:
+    """The tzinfo for an IANA name ("Europe/Paris"), "UTC", or a fixed offset ("UTC+2", "-05:30")."""
+    text = name.strip()
+    if text.lower() in _UTC_NAMES or not text:
+        return dt_timezone.utc
+    m = _OFFSET.match(text)
+    if m:
+        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or minutes >= 60:
+            raise ToolError(f"{name!r} is not a valid UTC offset")
+        delta = timedelta(hours=hours, minutes=minutes)
+        return dt_timezone(-delta if sign == "-" else delta)
+    try:
+        return ZoneInfo(text.replace(" ", "_"))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ToolError(
+            f"unknown timezone {name!r}: use an IANA name like 'Europe/Paris' or 'America/New_York', 'UTC', or an offset like '+05:30'"
+        ) from None
+
+
+def current_time(timezone: str = "UTC") -> str:
+    """The current date and time (ISO 8601) and the weekday in a timezone.
+
+    Args:
+        timezone: An IANA timezone name such as "Europe/Paris" or "Asia/Tokyo", "UTC", or an offset like "+05:30".
+    """
+    zone = resolve_timezone(timezone)
+    now = datetime.now(zone).replace(microsecond=0)
+    label = timezone.strip() or "UTC"
+    return f"{now.isoformat()} ({now.strftime('%A')}, {label})"
