@@ -259,6 +259,7 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
     A stream that breaks off after output is discarded and the step runs again without that model."""
     started = time.perf_counter()
     failed: set[str] = set()
+    last_error = ""
     while True:
         segments = [s for s in (seg.without(failed) for seg in ctx.plan(tools)) if s is not None]
         if not segments and failed:
@@ -291,10 +292,12 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
                 break
             except AllModelsFailedError as err:
                 step.attempts.extend(err.attempts)
+                last_error = err.message
                 continue
             except LLMError as err:
                 step.attempts.append(Attempt(provider=err.provider, model=err.model, kind=err.kind, status=err.status,
                                              detail=err.message[:200]))
+                last_error = err.message
                 continue
             assert response is not None, "router stream ended without a done event"
             step.attempts.extend(response.attempts)
@@ -305,7 +308,9 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
             step.llm_s = time.perf_counter() - started
             return
         else:
-            raise AllModelsFailedError(f"step {step.number}: no model could answer", attempts=ctx.all_attempts(step))
+            # The router's own message says why (e.g. the compactor's sizes and what to change).
+            why = f": {last_error}" if last_error else ""
+            raise AllModelsFailedError(f"step {step.number}: no model could answer{why}", attempts=ctx.all_attempts(step))
 
 
 def _relay(ev: StreamEvent, number: int, guard: TextGuard, buffered: bool) -> AgentEvent | None:

@@ -155,7 +155,7 @@ class Agent:
 
             async for ev in agent.stream("task"): ...
         """
-        ctx = RunContext(self, [Message.system(self.system_prompt), *history, Message.user(task)])
+        ctx = RunContext(self, [*_with_system_prompt(self.system_prompt, history), Message.user(task)])
         number, correction = 1, 0
         while True:
             # Past the step budget: one last call without tools for the best answer so far.
@@ -189,3 +189,15 @@ def _select(tools: dict[str, Tool], allow: Iterable[str] | None, deny: Iterable[
         if unknown:
             raise UsageError(f"{label} names tools the agent does not have: {unknown}; its tools: {sorted(tools)}")
     return {k: v for k, v in tools.items() if (allowed is None or k in allowed) and k not in denied}
+
+
+def _with_system_prompt(system_prompt: str, history: Sequence[Message]) -> list[Message]:
+    """One system message first: leading system turns of ``history`` (a session's rolling summary)
+    are merged into the agent's prompt, joined by a blank line. Chat templates such as Qwen's reject
+    a second system message ("System message must be at the beginning.")."""
+    lead = 0
+    while lead < len(history) and history[lead].role == "system":
+        lead += 1
+    parts = [system_prompt, *(m.content for m in history[:lead])]
+    merged = "\n\n".join(p for p in parts if p)
+    return [Message.system(merged), *history[lead:]]

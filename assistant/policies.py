@@ -192,6 +192,7 @@ class Situation:
     tools_sent: bool = False
     prompt_mode: bool = False
     slow_unhinted: bool = False
+    local: bool = False
 
 
 def names_tool_choice(err: LLMError) -> bool:
@@ -219,6 +220,9 @@ def decide(err: LLMError, s: Situation, policy: RouterPolicy) -> Action:
     if kind == "rate_limit":
         return _decide_rate_limit(err, s, policy)
     if kind == "transient":
+        if s.local and err.code == "connect_failed":
+            # A local server that refuses connections is not running; backing off will not start it.
+            return Action("next", detail="local server not running")
         state = RetryState(tries=s.tries, elapsed_s=s.elapsed_s)
         if policy.retry(state):
             return Action("next", detail=f"gave up after {s.tries} tries")

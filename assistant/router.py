@@ -310,6 +310,7 @@ class Router:
             keys_left=tries.fresh_keys, has_next=any(self._screen(c, state, probe=False) is None for c in rest),
             tool_choice_sent=request.tool_choice is not None, tools_sent=bool(request.tools),
             prompt_mode=tries.prompt_mode, slow_unhinted=self.registry.spec(cand.provider).jitter[1] > 0,
+            local=self.registry.spec(cand.provider).local,
         )
         action = decide(err, situation, self.policy)
         if action.kind == "retry" and (opened or self.health.breaker_state(cand.provider, now) == "open"):

@@ -313,3 +313,13 @@ async def test_system_prompt_and_task_open_the_conversation(scripted_model) -> N
         {"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello"}
     ]
     assert Message.user("x").role == "user"
+
+
+async def test_a_summary_in_the_history_is_merged_into_the_one_system_message(scripted_model) -> None:
+    model = scripted_model([say("ok")])
+    history = [Message.system("Summary of earlier turns: the user is Ada."), Message.user("hi"), Message.assistant("hello")]
+    async with agent_on({"m": model}, system_prompt="Be brief.") as agent:
+        await agent.run("who am I?", history=history)
+    roles = [m["role"] for m in model.requests[0]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert model.requests[0]["messages"][0]["content"] == "Be brief.\n\nSummary of earlier turns: the user is Ada."

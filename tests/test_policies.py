@@ -149,3 +149,10 @@ def test_context_overflow_asks_for_a_bigger_window() -> None:
 def test_not_found_and_bad_request_move_on() -> None:
     assert decide(NotFoundError("model not found", status=404), Situation(), policy()).kind == "next"
     assert decide(BadRequestError("bad", status=400), Situation(), policy()).kind == "next"
+
+
+def test_a_local_server_that_refuses_connections_is_left_at_once() -> None:
+    err = TransientError("cannot connect to 127.0.0.1:8080", provider="llama", code="connect_failed")
+    assert decide(err, Situation(tries=1, has_next=True, local=True), RouterPolicy()).kind == "next"
+    # A remote provider that cannot be reached gets the usual backoff.
+    assert decide(err, Situation(tries=1, has_next=True, local=False), RouterPolicy()).kind == "retry"

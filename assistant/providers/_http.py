@@ -178,7 +178,10 @@ def translate_errors(provider: str, model: str = ""):  # type: ignore[no-untyped
     except aiohttp.InvalidURL as exc:
         raise UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.") from None
     except aiohttp.ClientConnectorError as exc:
-        raise TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider, model=model) from None
+        # code "connect_failed": nothing answered at all (a local server that is not running); the
+        # router moves on at once instead of backing off.
+        raise TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider,
+                             model=model, code="connect_failed") from None
     except aiohttp.ClientPayloadError as exc:
         raise TransientError(f"response body broken off: {exc}", provider=provider, model=model) from None
     except aiohttp.ClientError as exc:
