@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ._agent_records import AgentEvent, RunResult, Step, StopReason, ToolMode, ToolResult, event
-from ._grammar import action_prompt, parse_action, render_action_history
+from ._grammar import action_prompt, action_schema, parse_action, render_action_history
 from .errors import AllModelsFailedError, LLMError, StreamInterruptedError, UsageError
 from .messages import Attempt, ChatResponse, Message, StreamEvent, ToolCall, Usage
 from .providers.base import new_call_id
@@ -34,8 +34,7 @@ REPEAT_LIMIT = 3
 GRAMMAR_MAX_TOKENS = 512
 LOCAL_ANSWER_MAX_TOKENS = 1024
 FINAL_NUDGE = (
-    "You have used all your steps: do not call any more tools. Using what you found so far, "
-    "give your best final answer to the task now."
+    "Do not call any more tools. Using what you found so far, give your best final answer to the task now."
 )
 
 
@@ -178,10 +177,15 @@ class RunContext:
         if segment.mode == "grammar":
             messages = render_action_history(messages)
             options["max_tokens"] = agent.max_tokens or LOCAL_ANSWER_MAX_TOKENS
-            if tools:
+            if json_actions(self, segment, tools, final):
+                # Past the step limit only the final-answer branch is offered.
                 messages = _with_system(messages, action_prompt(specs))
-                options["response_schema"] = agent.action_schema
+                options["response_schema"] = agent.action_schema if tools else action_schema([])
                 options["max_tokens"] = agent.max_tokens or GRAMMAR_MAX_TOKENS
+                if agent.temperature is None:
+                    # Greedy decoding: measured on SmolLM2-135M, sampling at the server's default 0.8
+                    # picked a stray "," as the final answer; at 0 it answered "391" every time.
+                    options["temperature"] = 0.0
         else:
             messages = render_text_history(messages)
             if tools:
@@ -240,6 +244,11 @@ class RunContext:
             "or give your answer."
         )
 
+    @property
+    def looping(self) -> bool:
+        """The model made the same call again even after the nudge: only an answer ends that."""
+        return self._repeats > REPEAT_LIMIT
+
     def remember(self, result: ToolResult) -> None:
         if result.outcome != "repeated":
             self._last_output = result.output
@@ -269,7 +278,8 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
         for segment in segments:
             step.mode = segment.mode
             guard = TextGuard()
-            buffered = segment.mode == "grammar" and tools
+            # JSON actions are read whole, never streamed as text.
+            buffered = json_actions(ctx, segment, tools, final)
             response: ChatResponse | None = None
             try:
                 stream = ctx.agent.router.stream(segment.target, **ctx.request(segment, tools, final))
@@ -301,7 +311,7 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
                 continue
             assert response is not None, "router stream ended without a done event"
             step.attempts.extend(response.attempts)
-            rest = _read_response(ctx, step, segment, response, tools)
+            rest = _read_response(ctx, step, segment, response, tools, buffered)
             shown = rest if buffered else guard.finish(step.text)
             if shown:
                 yield event("text", step.number, text=shown)
@@ -333,10 +343,18 @@ def _interrupted_attempt(err: StreamInterruptedError) -> Attempt:
                    detail=f"stream broke off: {err.message[:160]}")
 
 
-def _read_response(ctx: RunContext, step: Step, segment: Segment, response: ChatResponse, tools: bool) -> str:
+def json_actions(ctx: RunContext, segment: Segment, tools: bool, final: bool) -> bool:
+    """True when this call's answer is a grammar-constrained JSON action (a tool call or the final
+    answer); the last call past the step limit keeps the final-answer branch, so it stays clean."""
+    return segment.mode == "grammar" and (tools or (final and bool(ctx.agent.tools)))
+
+
+def _read_response(
+    ctx: RunContext, step: Step, segment: Segment, response: ChatResponse, tools: bool, actions: bool
+) -> str:
     """Fill the step from the answer; returns the answer text still to show (grammar mode)."""
     names = ctx.agent.tool_names
-    if segment.mode == "grammar" and tools:
+    if actions:
         text, calls = parse_action(response.text, names)
     else:
         parsed = extract_tool_calls(response.text, names)

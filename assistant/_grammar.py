@@ -88,8 +88,11 @@ def action_prompt(tools: Iterable[ToolSpec]) -> str:
 
         system = "You are helpful.\\n\\n" + action_prompt(specs)
     """
+    specs = list(tools)
+    if not specs:
+        return 'Answer by writing one JSON object: {"final_answer": "<your answer>"}.'
     listing = "\n".join(
-        f"- {spec.name}: {spec.description or 'no description'} Arguments: {_argument_summary(spec)}" for spec in tools
+        f"- {spec.name}: {spec.description or 'no description'} Arguments: {_argument_summary(spec)}" for spec in specs
     )
     return (
         "Answer by writing one JSON object.\n"

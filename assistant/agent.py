@@ -159,7 +159,7 @@ class Agent:
         number, correction = 1, 0
         while True:
             # Past the step budget: one last call without tools for the best answer so far.
-            final = number > self.max_steps
+            final = number > self.max_steps or ctx.looping
             offer_tools = bool(self.tools) and not final
             step = Step(number=number, correction=correction, tools_offered=offer_tools, started_at=time.time())
             yield event("step_start", number)
@@ -177,7 +177,7 @@ class Agent:
                 correction += 1
             else:
                 number, correction = number + 1, 0
-        stop_reason: StopReason = "max_steps" if final and self.tools else "final"
+        stop_reason: StopReason = "max_steps" if final and self.tools and number > self.max_steps else "final"
         yield event("done", number, result=ctx.result(step.text, stop_reason))
 
 

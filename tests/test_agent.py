@@ -160,7 +160,7 @@ async def test_max_steps_ends_with_one_call_without_tools(scripted_model) -> Non
     assert result.output == "best effort: 2"
     last = model.requests[-1]
     assert "tools" not in last
-    assert "used all your steps" in last["messages"][-1]["content"]
+    assert "Do not call any more tools" in last["messages"][-1]["content"]
 
 
 async def test_same_call_three_times_in_a_row_is_stopped_with_a_nudge(scripted_model) -> None:

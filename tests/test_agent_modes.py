@@ -70,16 +70,31 @@ async def test_llama_steps_ask_for_a_json_action_under_a_grammar() -> None:
     assert [e.text for e in events if e.type == "text"] == ["It is 4."]
 
 
-async def test_a_final_call_on_llama_sends_the_history_as_text_without_a_grammar() -> None:
+async def test_a_final_call_on_llama_offers_only_the_final_answer_branch() -> None:
     router = FakeRouter([
         reply('{"tool": "calculator", "arguments": {"expression": "1"}}', provider="llama"),
-        reply("The answer is 1.", provider="llama"),
+        reply('{"final_answer": "The answer is 1."}', provider="llama"),
     ])
     result = await Agent("llama/smollm2", [calculator], max_steps=1, router=router).run("1?")
     final = router.calls[-1]
-    assert "response_schema" not in final or final["response_schema"] is None
+    assert final["response_schema"]["oneOf"] == [
+        {"type": "object", "properties": {"final_answer": {"type": "string", "minLength": 1}},
+         "required": ["final_answer"], "additionalProperties": False}
+    ]
+    assert final["temperature"] == 0.0
     assert all(m.role in ("system", "user", "assistant") and not m.tool_calls for m in final["messages"])
     assert result.output == "The answer is 1." and result.stop_reason == "max_steps"
+
+
+async def test_a_model_repeating_a_call_past_the_nudge_is_asked_for_its_answer() -> None:
+    same = '{"tool": "calculator", "arguments": {"expression": "2*3"}}'
+    router = FakeRouter([reply(same, provider="llama") for _ in range(4)] + [reply('{"final_answer": "6"}', provider="llama")])
+    result = await Agent("llama/smollm2", [calculator], max_steps=12, router=router).run("2*3?")
+    assert result.output == "6"
+    assert result.stop_reason == "final"
+    assert len(result.steps) == 5
+    assert "tools" not in router.calls[-1] or not router.calls[-1]["tools"]
+    assert router.calls[-1]["response_schema"]["oneOf"][0]["required"] == ["final_answer"]
 
 
 def test_plan_puts_llama_candidates_in_their_own_grammar_segment() -> None:
