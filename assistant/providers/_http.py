@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -20,7 +20,10 @@ from .._redact import register_secret
 from ..config import Timeouts
 from ..errors import LLMError, TransientError, UsageError, classify_error
 
-__all__ = ["HTTPClient", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+if TYPE_CHECKING:
+    from .specs import ProviderSpec
+
+__all__ = ["HTTPClient", "SpecClient", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
 
 _CHUNK = 1 << 16
 
@@ -158,6 +161,34 @@ class HTTPClient:
         if session is not None and not session.closed:
             with contextlib.suppress(RuntimeError):
                 await session.close()
+
+
+class SpecClient(HTTPClient):
+    """An ``HTTPClient`` built from a provider row: the base of every wire family's client.
+    ``default_headers`` are the family's own (a caller's ``headers=`` may override them)."""
+
+    default_headers: Mapping[str, str] = {}
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeouts: Timeouts | None = None,
+        max_concurrency: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            spec.name,
+            base_url or spec.base_url,
+            api_key=api_key,
+            headers={**self.default_headers, **dict(spec.extra_headers), **(headers or {})},
+            timeouts=timeouts,
+            max_concurrency=max_concurrency,
+            share_limit=spec.local,
+        )
+        self.spec = spec
 
 
 def _with_model(err: LLMError, model: str) -> LLMError:

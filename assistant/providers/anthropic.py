@@ -10,17 +10,15 @@ No retry, fallback or sleep here.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ..config import Timeouts
 from ..errors import LLMError
 from ..messages import ChatRequest, ChatResponse, ModelInfo, StreamEvent
 from ._anthropic_request import map_request
 from ._anthropic_response import FINISH_REASONS, AnthropicAssembler, as_message, process_message, stream_error
-from ._http import HTTPClient, iter_sse, loads
+from ._http import SpecClient, iter_sse, loads
 from .base import collect
-from .specs import ProviderSpec
 
 if TYPE_CHECKING:
     from aiohttp import ClientResponse
@@ -34,30 +32,11 @@ _MODELS = "/v1/models"
 _MAX_MODEL_PAGES = 20
 
 
-class AnthropicClient(HTTPClient):
+class AnthropicClient(SpecClient):
     """``LLMClient`` for any provider whose ``spec.family`` is "anthropic"."""
 
-    def __init__(
-        self,
-        spec: ProviderSpec,
-        *,
-        api_key: str | None,
-        base_url: str,
-        timeouts: Timeouts,
-        max_concurrency: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            spec.name,
-            base_url,
-            api_key=api_key,
-            # The version header is a default a caller may override (e.g. to pin another API version).
-            headers={"anthropic-version": API_VERSION, **dict(spec.extra_headers), **(headers or {})},
-            timeouts=timeouts,
-            max_concurrency=max_concurrency,
-            share_limit=spec.local,
-        )
-        self.spec = spec
+    # The version header is a default a caller may override (e.g. to pin another API version).
+    default_headers = {"anthropic-version": API_VERSION}
 
     def _auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self._api_key} if self._api_key else {}

@@ -18,13 +18,11 @@ from typing import Any
 
 import orjson
 
-from ..config import Timeouts
 from ..errors import LLMError, classify_error
 from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
 from ._gemini_schema import is_empty_object, to_gemini_schema
-from ._http import HTTPClient, iter_json_array, iter_sse, loads
+from ._http import SpecClient, iter_json_array, iter_sse, loads
 from .base import ResponseBuilder, new_call_id, parse_arguments
-from .specs import ProviderSpec
 
 __all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]
 
@@ -291,29 +289,8 @@ class _Reader:
         return response
 
 
-class GeminiClient(HTTPClient):
+class GeminiClient(SpecClient):
     """``LLMClient`` for the Gemini API (``google`` and providers declared over it)."""
-
-    def __init__(
-        self,
-        spec: ProviderSpec,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeouts: Timeouts | None = None,
-        max_concurrency: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            spec.name,
-            base_url or spec.base_url,
-            api_key=api_key,
-            headers={**dict(spec.extra_headers), **(headers or {})},
-            timeouts=timeouts,
-            max_concurrency=max_concurrency,
-            share_limit=spec.local,
-        )
-        self.spec = spec
 
     def _auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key} if self._api_key else {}

@@ -19,12 +19,10 @@ from typing import Any
 
 import orjson
 
-from ..config import Timeouts
 from ..errors import LLMError, classify_error
 from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
-from ._http import HTTPClient, iter_ndjson
+from ._http import SpecClient, iter_ndjson
 from .base import ResponseBuilder, new_call_id, parse_arguments
-from .specs import ProviderSpec
 
 __all__ = ["OllamaClient", "build_body", "FINISH_REASONS"]
 
@@ -123,29 +121,8 @@ def _feed(builder: ResponseBuilder, chunk: Mapping[str, Any]) -> list[StreamEven
     return events
 
 
-class OllamaClient(HTTPClient):
+class OllamaClient(SpecClient):
     """``LLMClient`` for Ollama's native API (``ollama`` and providers declared over it)."""
-
-    def __init__(
-        self,
-        spec: ProviderSpec,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeouts: Timeouts | None = None,
-        max_concurrency: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            spec.name,
-            base_url or spec.base_url,
-            api_key=api_key,
-            headers={**dict(spec.extra_headers), **(headers or {})},
-            timeouts=timeouts,
-            max_concurrency=max_concurrency,
-            share_limit=spec.local,
-        )
-        self.spec = spec
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One whole answer.

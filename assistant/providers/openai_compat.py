@@ -10,12 +10,10 @@ from typing import Any
 
 import orjson
 
-from ..config import Timeouts
 from ..errors import LLMError, classify_error
 from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
-from ._http import HTTPClient, iter_sse, loads, translate_errors
+from ._http import SpecClient, iter_sse, loads, translate_errors
 from .base import ResponseBuilder, new_call_id, parse_arguments
-from .specs import ProviderSpec
 
 __all__ = ["OpenAICompatClient", "FINISH_REASONS"]
 
@@ -38,31 +36,13 @@ FINISH_REASONS: Mapping[str, FinishReason] = {
 _EFFORT_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 
 
-class OpenAICompatClient(HTTPClient):
+class OpenAICompatClient(SpecClient):
     """``/chat/completions`` and ``/models`` for any provider whose ``spec.family`` is "openai"."""
 
-    def __init__(
-        self,
-        spec: ProviderSpec,
-        *,
-        api_key: str | None,
-        base_url: str,
-        timeouts: Timeouts,
-        max_concurrency: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            spec.name,
-            base_url,
-            api_key=api_key,
-            headers={**dict(spec.extra_headers), **(headers or {})},
-            timeouts=timeouts,
-            max_concurrency=max_concurrency,
-            share_limit=spec.local,
-        )
-        self.spec = spec
+    @property
+    def _prefix(self) -> str:
         # llama.cpp serves the OpenAI routes under /v1 of its root.
-        self._prefix = "/v1" if spec.api_prefix == "" else ""
+        return "/v1" if self.spec.api_prefix == "" else ""
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         body = self._map_request(request, stream=False)
