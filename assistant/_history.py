@@ -26,6 +26,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from . import config
+from ._store_io import fsync_dir
 from .errors import UsageError
 from .messages import Message
 
@@ -174,24 +175,13 @@ class HistoryStore:
         finally:
             os.close(fd)
         if new:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 def _last_byte(fd: int, size: int) -> bytes:
     # lseek + read rather than pread (not on Windows); O_APPEND writes go to the end regardless.
     os.lseek(fd, size - 1, os.SEEK_SET)
     return os.read(fd, 1)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new file's directory entry durable too (POSIX; Windows has no directory handles)."""
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _apply(loaded: Loaded, record: MetaRecord | MessageRecord | SummaryRecord | AsideRecord) -> None:

@@ -26,6 +26,7 @@ from filelock import FileLock
 from .errors import UsageError
 
 __all__ = [
+    "fsync_dir",
     "BrokenFileError",
     "Migration",
     "file_lock",
@@ -103,7 +104,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _remove_orphans(path: Path) -> None:
@@ -112,8 +113,8 @@ def _remove_orphans(path: Path) -> None:
             orphan.unlink()
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself must reach the disk too; Windows cannot open a directory for fsync.
+def fsync_dir(directory: Path) -> None:
+    """Make a new or renamed file's directory entry durable (POSIX; Windows cannot fsync a directory)."""
     if os.name == "nt":
         return
     fd = os.open(directory, os.O_RDONLY)
