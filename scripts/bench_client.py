@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 
 import aiohttp
 import orjson
+from _benchlib import chat_server
 from aiohttp import web
 
 COMPLETION = orjson.dumps({
@@ -37,7 +37,7 @@ def _chunk(text: str) -> bytes:
     }) + b"\n\n"
 
 
-def _serve(port_queue: multiprocessing.Queue, chunks: int) -> None:  # type: ignore[type-arg]
+def _handler(chunks: int):  # type: ignore[no-untyped-def]
     stream_body = b"".join(_chunk(f"tok{i} ") for i in range(chunks)) + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":%d}}\n\ndata: [DONE]\n\n' % chunks
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -53,17 +53,7 @@ def _serve(port_queue: multiprocessing.Queue, chunks: int) -> None:  # type: ign
             return response
         return web.Response(body=COMPLETION, content_type="application/json")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    return handle
 
 
 async def _raw_call(session: aiohttp.ClientSession, url: str, payload: dict) -> str:
@@ -156,14 +146,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--chunks", type=int, default=400)
     args = parser.parse_args()
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=_serve, args=(queue, args.chunks), daemon=True)
-    server.start()
-    try:
-        port = queue.get(timeout=10)
-        result = asyncio.run(bench(f"http://127.0.0.1:{port}", args.calls, args.chunks))
-    finally:
-        server.terminate()
+    with chat_server(_handler, args.chunks) as base:
+        result = asyncio.run(bench(base, args.calls, args.chunks))
     result["import_s"] = import_cost()
     print(f"raw aiohttp per call      {result['raw_call_ms']:.3f} ms")
     print(f"per-call ratio            {result['call_ratio']:.2f}x   (target <= 1.3x)")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import tempfile
@@ -23,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
+from _benchlib import chat_server
 from aiohttp import web
 
 COMPLETION = orjson.dumps({
@@ -35,22 +35,12 @@ COMPLETION = orjson.dumps({
 Call = Callable[[], Awaitable[object]]
 
 
-def _serve(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _handler():  # type: ignore[no-untyped-def]
     async def handle(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=COMPLETION, content_type="application/json")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    return handle
 
 
 async def _interleaved(fns: dict[str, Call], n: int) -> dict[str, float]:
@@ -126,14 +116,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
     os.environ["ASSISTANT_HOME"] = tempfile.mkdtemp(prefix="bench-router-")
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=_serve, args=(queue,), daemon=True)
-    server.start()
-    try:
-        port = queue.get(timeout=10)
-        result = asyncio.run(bench(f"http://127.0.0.1:{port}", args.calls, args.concurrency))
-    finally:
-        server.terminate()
+    with chat_server(_handler) as base:
+        result = asyncio.run(bench(base, args.calls, args.concurrency))
     print(f"raw aiohttp per call          {result['raw_ms']:.3f} ms")
     print(f"client per-call ratio         {result['bare_ratio']:.2f}x   (the client alone)")
     print(f"router per-call ratio         {result['routed_ratio']:.2f}x   (target <= 1.5x)")
