@@ -28,7 +28,9 @@ _EXPORTS: dict[str, str] = {
     "FreeModelsStore": "free_models", "FreeModel": "free_models",
     "ModelCatalog": "catalog",
     "Agent": "agent", "RunResult": "agent",
-    "Tool": "tools", "tool": "tools",
+    "Tool": "agent.tools", "tool": "agent.tools", "ToolError": "agent.tools",
+    "RouterPolicy": "router.policies", "Breaker": "router.policies", "HealthStore": "router.health",
+    "Compactor": "context.compaction", "HistoryStore": "chat.history",
     "parse_tool_calls": "toolcall_text",
     "ChatSession": "chat",
 }
@@ -51,16 +53,38 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent, RunResult
+    from .agent.tools import Tool, tool
     from .catalog import ModelCatalog
     from .chat import ChatSession
-    from .errors import (AllModelsFailedError, AuthError, BadRequestError, BillingError, ContentFilterError,
-                         ContextOverflowError, LLMError, NotFoundError, RateLimitError, StreamInterruptedError,
-                         ToolsUnsupportedError, TransientError, UsageError, classify_error)
+    from .errors import (
+        AllModelsFailedError,
+        AuthError,
+        BadRequestError,
+        BillingError,
+        ContentFilterError,
+        ContextOverflowError,
+        LLMError,
+        NotFoundError,
+        RateLimitError,
+        StreamInterruptedError,
+        ToolsUnsupportedError,
+        TransientError,
+        UsageError,
+        classify_error,
+    )
     from .free_models import FreeModel, FreeModelsStore
-    from .messages import (Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolCall, ToolSpec,
-                           Usage)
+    from .messages import (
+        Attempt,
+        ChatRequest,
+        ChatResponse,
+        Message,
+        ModelInfo,
+        StreamEvent,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
     from .providers import LLMClient, create_client
     from .registry import LLMRegistry
     from .router import Router
-    from .tools import Tool, tool
     from .toolcall_text import parse_tool_calls

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("ASSISTANT_HOME", tempfile.mkdtemp(prefix="bench-agent-"))
 
 from assistant.agent import Agent  # noqa: E402
+from assistant.agent.tools import Tool  # noqa: E402
 from assistant.messages import ChatResponse, Message, StreamEvent, ToolCall, Usage  # noqa: E402
-from assistant.tools import Tool  # noqa: E402
 
 
 async def add(a: int, b: int) -> int:

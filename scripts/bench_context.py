@@ -25,8 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant import _encodings, tokens  # noqa: E402
-from assistant.context import compact  # noqa: E402
+from assistant.context import (  # noqa: E402
+    _encodings,
+    compact,  # noqa: E402
+    tokens,
+)
 from assistant.messages import Message, ToolCall  # noqa: E402
 
 
@@ -69,7 +72,7 @@ def bench_counting(texts: dict[str, str], llama_url: str | None) -> None:
     for name in ("o200k_base", "cl100k_base"):
         enc = _encodings.wait_for(name, 30.0)
         if enc is None:
-            print(f"tiktoken {name:11s}  not measured: no encoding file on disk (see assistant._encodings)")
+            print(f"tiktoken {name:11s}  not measured: no encoding file on disk (see assistant.context._encodings)")
             continue
         cost = timed(lambda: [len(enc.encode_ordinary(p)) for p in pieces])
         print(f"tiktoken {name:11s} {per_k(cost):9.2f} us/1k tokens  ({cost / baseline:6.1f}x baseline)")

@@ -14,9 +14,9 @@ from conftest import FakeClock, ScriptedModel, Turn, call, say
 from assistant.agent import Agent, AgentEvent, RunResult
 from assistant.errors import AllModelsFailedError, UsageError
 from assistant.messages import Message
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.policies import RouterPolicy
 
 
 def calculator(expression: str) -> str:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from assistant._grammar import action_prompt, action_schema
 from assistant.agent import Agent
+from assistant.agent._grammar import action_prompt, action_schema
+from assistant.agent.tools import Tool
 from assistant.messages import ChatRequest, Message, ToolSpec
 from assistant.providers import create_client
 from assistant.registry import LLMRegistry
-from assistant.tools import Tool
 
 pytestmark = pytest.mark.llama
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from assistant._agent_steps import Segment, plan_segments
 from assistant.agent import Agent
-from assistant.errors import AllModelsFailedError, StreamInterruptedError
+from assistant.agent._steps import Segment, plan_segments
+from assistant.errors import AllModelsFailedError, StreamInterruptedError, UsageError
 from assistant.messages import ChatResponse, Message, StreamEvent, ToolCall
 from assistant.registry import LLMRegistry
 from assistant.router import Router
@@ -41,6 +41,15 @@ class FakeRouter:
         if reply.text:
             yield StreamEvent(type="text", text=reply.text)
         yield StreamEvent(type="done", response=reply)
+
+    def describe_model(self, model_id: str) -> tuple[str, str | None]:
+        """As the real router answers it, from a default registry."""
+        registry = LLMRegistry()
+        try:
+            provider, model = registry.parse(model_id)
+        except UsageError:
+            return model_id, None
+        return f"{provider}/{model}", registry.spec(provider).wire_kind
 
     async def aclose(self) -> None:
         pass
@@ -98,14 +107,14 @@ async def test_a_model_repeating_a_call_past_the_nudge_is_asked_for_its_answer()
 
 
 def test_plan_puts_llama_candidates_in_their_own_grammar_segment() -> None:
-    segments = plan_segments(object(), ["groq/a", "openai/b", "llama/s", "openai/c"], tools=True, tool_mode="auto")
+    segments = plan_segments(FakeRouter([]), ["groq/a", "openai/b", "llama/s", "openai/c"], tools=True, tool_mode="auto")
     assert segments == [
         Segment("native", ("groq/a", "openai/b")), Segment("grammar", ("llama/s",)), Segment("native", ("openai/c",))
     ]
 
 
 def test_plan_follows_a_forced_tool_mode() -> None:
-    assert plan_segments(object(), ["llama/s", "groq/a"], tools=True, tool_mode="prompt") == [
+    assert plan_segments(FakeRouter([]), ["llama/s", "groq/a"], tools=True, tool_mode="prompt") == [
         Segment("prompt", ("llama/s", "groq/a"))
     ]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from assistant.agent.tools import ToolError, ToolFailedError
 from assistant.errors import UsageError
-from assistant.tools import ToolError, ToolFailedError
 from tools import builtin_names, default_tools, get_tool
 from tools.calculator import calculator, evaluate
 from tools.current_time import current_time

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from assistant.agent import AgentEvent, RunResult
-from assistant._agent_records import event
+from assistant.agent.records import event
 from assistant.chat import ChatEvent, ChatSession
 from assistant.free_models import FreeModel, FreeModelsStore
 from assistant.messages import ChatResponse, Message

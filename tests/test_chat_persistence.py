@@ -12,8 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from assistant._agent_records import event
 from assistant.agent import RunResult
+from assistant.agent.records import event
 from assistant.chat import ChatSession
 from assistant.messages import Message
 
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
     from assistant.agent import RunResult
-    from assistant._agent_records import event
+    from assistant.agent.records import event
     from assistant.chat import ChatSession
     from assistant.messages import Message
 
@@ -78,7 +78,7 @@ async def test_a_torn_last_line_is_ignored_with_a_warning(caplog):
     await session.send("hi")
     with open(session.path, "ab") as f:
         f.write(b'{"type": "message", "message": {"role": "user", "cont')
-    with caplog.at_level(logging.WARNING, logger="assistant._history"):
+    with caplog.at_level(logging.WARNING, logger="assistant.chat.history"):
         again = ChatSession(SlowEcho(), "c1", greeting=False)
         await again.load()
     assert "torn last line" in caplog.text
@@ -113,7 +113,7 @@ async def test_a_broken_line_in_the_middle_is_skipped_not_fatal(caplog):
     with open(session.path, "ab") as f:
         f.write(b"not json at all\n")
     await ChatSession(SlowEcho(), "c1", greeting=False).send("two")
-    with caplog.at_level(logging.WARNING, logger="assistant._history"):
+    with caplog.at_level(logging.WARNING, logger="assistant.chat.history"):
         again = ChatSession(SlowEcho(), "c1", greeting=False)
         await again.load()
     assert "skipping a record" in caplog.text

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant._classify import classify
-from assistant._classify_hints import parse_duration, reset_from_headers, retry_after_from_headers, retry_after_from_text, token_numbers
 from assistant.errors import (
     ERROR_KINDS,
     BillingError,
@@ -18,6 +16,14 @@ from assistant.errors import (
     RateLimitError,
     ToolsUnsupportedError,
     classify_error,
+)
+from assistant.errors import classify_error as classify
+from assistant.errors._hints import (
+    parse_duration,
+    reset_from_headers,
+    retry_after_from_headers,
+    retry_after_from_text,
+    token_numbers,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "errors"

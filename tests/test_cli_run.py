@@ -143,7 +143,7 @@ def test_doctor_masks_keys_and_checks_reachability(openai_fake, capsys: pytest.C
 
 
 def test_doctor_lists_a_disabled_provider_and_re_enables_it(openai_fake, capsys: pytest.CaptureFixture[str]) -> None:
-    from assistant.health import HealthStore
+    from assistant.router.health import HealthStore
 
     openai_fake([])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from assistant.context import NOTE_HEADER, Compacted, CompactionStep, Compactor, compact, shorten_text, split_note
+from assistant.context.tokens import estimate_tokens
 from assistant.errors import ContextOverflowError
 from assistant.messages import ChatResponse, Message, ToolCall, ToolSpec
-from assistant.tokens import estimate_tokens
 
 SYSTEM = Message.system("You are a travel assistant. Answer briefly.")
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from assistant.catalog import ModelCatalog
-from assistant.context import CONTINUE_INSTRUCTION, build_continuation, continue_if_cut, join_parts, num_ctx_for, ollama_truncated
+from assistant.context import (
+    CONTINUE_INSTRUCTION,
+    build_continuation,
+    continue_if_cut,
+    join_parts,
+    num_ctx_for,
+    ollama_truncated,
+)
+from assistant.context.tokens import estimate_tokens
 from assistant.messages import Attempt, ChatRequest, ChatResponse, Message, ToolCall, Usage
 from assistant.providers import create_client
-from assistant.tokens import estimate_tokens
 
 HISTORY = [Message.system("Be thorough."), Message.user("List the planets in order.")]
 

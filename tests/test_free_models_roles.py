@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import UsageError
-from assistant.roles import ROLES, model_for_role, role_settings
+from assistant.free_models.roles import ROLES, model_for_role, role_settings
 
 
 @pytest.fixture

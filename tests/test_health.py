@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeClock
 
-from assistant.health import HEALTH_FILE, HealthStore, key_hash
-from assistant.policies import Breaker
+from assistant.router.health import HEALTH_FILE, HealthStore, key_hash
+from assistant.router.policies import Breaker
 
 
 def store(path: Path, clock: FakeClock | None = None, **kw: object) -> HealthStore:
@@ -30,7 +30,7 @@ async def test_disable_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
 async def test_disabled_provider_is_seen_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / HEALTH_FILE
     await store(path).disable("groq", kind="auth", detail="Invalid API Key", key_hash="abc")
-    code = f"from assistant.health import HealthStore; print(sorted(HealthStore({str(path)!r}).disabled()))"
+    code = f"from assistant.router.health import HealthStore; print(sorted(HealthStore({str(path)!r}).disabled()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "['groq']"
 

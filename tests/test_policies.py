@@ -14,7 +14,7 @@ from assistant.errors import (
     ToolsUnsupportedError,
     TransientError,
 )
-from assistant.policies import (
+from assistant.router.policies import (
     Breaker,
     RetryState,
     RouterPolicy,

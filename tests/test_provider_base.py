@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.providers.base import ThinkSplitter, new_call_id, normalize_finish, parse_arguments
+from assistant.messages import new_call_id
+from assistant.providers.base import ThinkSplitter, normalize_finish, parse_arguments
 from assistant.providers.openai_compat import FINISH_REASONS
 
 

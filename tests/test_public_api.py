@@ -7,8 +7,8 @@ import sys
 import textwrap
 
 import assistant
-from assistant._redact import mask_key, redact_secrets, register_secret
 from assistant.errors import ERROR_KINDS, LLMError, error_for_kind
+from assistant.errors.redact import mask_key, redact_secrets, register_secret
 
 CONTRACT = {
     "Message", "ToolCall", "ToolSpec", "Usage", "ChatRequest", "ChatResponse", "StreamEvent", "Attempt", "ModelInfo",
@@ -17,6 +17,8 @@ CONTRACT = {
     "AllModelsFailedError", "UsageError", "classify_error", "LLMClient", "create_client", "LLMRegistry", "Router",
     "FreeModelsStore", "FreeModel", "ModelCatalog", "Agent", "RunResult", "Tool", "tool", "parse_tool_calls",
     "ChatSession",
+    # what extension code needs (issue 9)
+    "RouterPolicy", "Breaker", "HealthStore", "HistoryStore", "ToolError", "Compactor",
 }
 
 

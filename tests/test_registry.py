@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeClient
 
-from assistant.config import config_path
 from assistant.errors import UsageError
+from assistant.files.paths import config_path
 from assistant.messages import ChatResponse, Message
 from assistant.providers import create_client, get_spec
 from assistant.registry import LLMRegistry, split_model_id

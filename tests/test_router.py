@@ -13,9 +13,9 @@ from conftest import RESET, FakeClock, ScriptedProvider, fail, ok
 
 from assistant.errors import AllModelsFailedError, UsageError
 from assistant.messages import Message, ToolSpec
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.policies import RouterPolicy
 
 HI = [Message.user("hi")]
 TOOLS = [ToolSpec(name="lookup", description="Look a word up.", parameters={"type": "object", "properties": {"q": {"type": "string"}}})]
@@ -106,7 +106,7 @@ async def test_auth_failure_disables_the_provider_for_the_next_process(scripted)
     first = await router.chat(["alpha/m", "beta/m"], HI)
     assert kinds(first) == [("alpha", "auth"), ("beta", None)]
     await router.aclose()
-    code = "from assistant.health import HealthStore; print(sorted(HealthStore().disabled()))"
+    code = "from assistant.router.health import HealthStore; print(sorted(HealthStore().disabled()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "['alpha']"
     fresh = make_router({"alpha": (alpha, "k-old"), "beta": (beta, "kb")}, FakeClock())

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from conftest import FakeClient, FakeClock
 
-from assistant._candidates import plan
 from assistant.catalog import ModelCatalog
 from assistant.context import CONTINUE_INSTRUCTION, Compactor
 from assistant.errors import AllModelsFailedError, ContextOverflowError, TransientError
 from assistant.messages import ChatResponse, Message, ModelInfo, StreamEvent, ToolCall, ToolSpec, Usage
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router._candidates import plan
+from assistant.router.policies import RouterPolicy
 
 TOOLS = [ToolSpec(name="lookup", description="Look a word up.", parameters={"type": "object", "properties": {"q": {"type": "string"}}})]
 LONG = "The yellow tram number 28 climbs the steep hills of Lisbon past the cathedral. "
@@ -111,7 +111,7 @@ async def test_compactor_false_turns_compaction_off() -> None:
 
 def test_making_a_router_does_not_import_the_compaction_module() -> None:
     code = ("import sys; from assistant.router import Router; from assistant.registry import LLMRegistry; "
-            "Router(LLMRegistry()); print('assistant.context' in sys.modules)")
+            "Router(LLMRegistry()); print('assistant.context.compaction' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -8,12 +8,12 @@ import pytest
 from conftest import FakeClock, ScriptedProvider, fail
 
 from assistant.errors import AllModelsFailedError
-from assistant.health import HealthStore
 from assistant.messages import Message
-from assistant.policies import RouterPolicy
-from assistant.ratelimit import RateLimiter, Window, limit_rules, next_slot
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.health import HealthStore
+from assistant.router.policies import RouterPolicy
+from assistant.router.ratelimit import RateLimiter, Window, limit_rules, next_slot
 
 HI = [Message.user("hi")]
 

@@ -10,9 +10,9 @@ from conftest import FakeClient, FakeClock
 
 from assistant.errors import AllModelsFailedError, ContextOverflowError, ToolsUnsupportedError
 from assistant.messages import ChatResponse, Message, ModelInfo, ToolSpec
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.policies import RouterPolicy
 
 HI = [Message.user("hi")]
 TOOLS = [ToolSpec(name="lookup", description="Look a word up.", parameters={"type": "object", "properties": {"q": {"type": "string"}}})]
@@ -107,12 +107,12 @@ async def test_window_too_small_for_the_prompt_is_skipped_before_sending() -> No
 
 
 async def test_roomy_window_needs_no_token_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
-    import assistant.tokens
+    import assistant.context.tokens
 
     def boom(*a: Any, **kw: Any) -> int:
         raise AssertionError("estimated a prompt that obviously fits")
 
-    monkeypatch.setattr(assistant.tokens, "estimate_tokens", boom)
+    monkeypatch.setattr(assistant.context.tokens, "estimate_tokens", boom)
     router = make_router({"big": FakeClient(answer())}, catalog=Catalog(big__m=128000))
     assert (await router.chat("big/m", HI)).text == "ok"
 

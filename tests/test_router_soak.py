@@ -10,9 +10,9 @@ from typing import Any
 from conftest import RESET, fail
 
 from assistant.messages import Message
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.policies import RouterPolicy
 
 
 async def test_every_request_is_answered_and_every_attempt_accounted_for(scripted) -> None:

@@ -10,9 +10,9 @@ from conftest import FakeClock, ScriptedProvider, cut, fail, ok
 
 from assistant.errors import StreamInterruptedError
 from assistant.messages import Message
-from assistant.policies import RouterPolicy
 from assistant.registry import LLMRegistry
 from assistant.router import Router
+from assistant.router.policies import RouterPolicy
 
 HI = [Message.user("hi")]
 

@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from assistant import _encodings, tokens
+from assistant.context import _encodings, tokens
+from assistant.context.tokens import (
+    count_tokens_exact,
+    counting_method,
+    estimate_text,
+    estimate_tokens,
+    preload_encoding,
+)
 from assistant.messages import Message, ToolCall, ToolSpec
-from assistant.tokens import count_tokens_exact, counting_method, estimate_text, estimate_tokens, preload_encoding
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +162,7 @@ def test_slow_encoding_load_never_blocks_an_estimate(tmp_path: Path, monkeypatch
 def test_encoding_file_with_wrong_hash_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog):
     _fake_encoding(tmp_path / "tiktoken-cache", monkeypatch)
     (tmp_path / "tiktoken-cache" / "o200k_base.tiktoken").write_bytes(b"YQ== 0\n")
-    with caplog.at_level(logging.WARNING, logger="assistant._encodings"):
+    with caplog.at_level(logging.WARNING, logger="assistant.context._encodings"):
         assert not preload_encoding("openai/gpt-4o", timeout=10)
     assert counting_method("openai/gpt-4o") == "heuristic"
     assert "unusable" in caplog.text
@@ -199,8 +205,8 @@ async def test_exact_count_renders_with_the_template_then_tokenizes(fake_server)
 
 @pytest.mark.llama
 async def test_exact_count_matches_the_servers_own_prompt_count(llama_url):
-    from assistant.providers import create_client
     from assistant.messages import ChatRequest
+    from assistant.providers import create_client
 
     messages = [Message.system("Be brief."), Message.user("What is the capital of France?")]
     client = create_client("llama", base_url=llama_url)

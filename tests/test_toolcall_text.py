@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from assistant._grammar import action_schema, parse_action
+from assistant.agent._grammar import action_schema, parse_action
 from assistant.messages import Message, ToolCall, ToolSpec
-from assistant.toolcall_text import TextGuard, extract_tool_calls, parse_tool_calls, render_text_history, tool_prompt
+from assistant.toolcall_text import (
+    TextGuard,
+    extract_tool_calls,
+    parse_tool_calls,
+    render_text_history,
+    tool_prompt,
+)
 
 ALLOWED = {"get_weather", "calculator", "web_search"}
 

@@ -9,8 +9,17 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from assistant.agent.tools import (
+    Tool,
+    ToolArgumentsError,
+    ToolError,
+    ToolFailedError,
+    ToolTimeoutError,
+    as_tool,
+    as_tools,
+    tool,
+)
 from assistant.errors import UsageError
-from assistant.tools import Tool, ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError, as_tool, as_tools, tool
 
 
 def forecast(city: str, days: int = 1, unit: Literal["c", "f"] = "c") -> str:

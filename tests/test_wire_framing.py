@@ -95,7 +95,7 @@ async def test_connection_refused_becomes_a_transient_error() -> None:
 async def test_a_stalled_server_hits_the_read_timeout(fake_server) -> None:
     import asyncio
 
-    from assistant.config import Timeouts
+    from assistant.providers.timeouts import Timeouts
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(2)

@@ -12,8 +12,8 @@ import importlib
 import os
 from typing import Any
 
+from assistant.agent.tools import Tool, as_tool
 from assistant.errors import UsageError
-from assistant.tools import Tool, as_tool
 
 __all__ = ["BUILTIN_TOOLS", "builtin_names", "get_tool", "default_tools"]
 

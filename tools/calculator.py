@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from assistant.tools import ToolError
+from assistant.agent.tools import ToolError
 
 __all__ = ["calculator", "evaluate"]
 

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from assistant.tools import ToolError
+from assistant.agent.tools import ToolError
 
 __all__ = ["current_time", "resolve_timezone"]
 

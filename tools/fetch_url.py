@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from assistant.tools import Tool, ToolError
+from assistant.agent.tools import Tool, ToolError
 
 __all__ = ["make_fetch_url", "fetch_url", "html_to_text", "check_address"]
 

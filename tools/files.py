@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from assistant.tools import Tool, ToolError
+from assistant.agent.tools import Tool, ToolError
 
 __all__ = ["file_tools", "read_file", "list_dir", "confine"]
 

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from assistant.agent.tools import Tool, ToolError
 from assistant.errors import redact
-from assistant.tools import Tool, ToolError
 
 __all__ = ["make_web_search", "web_search", "DEFAULT_BASE_URL", "DEFAULT_MODEL"]
 

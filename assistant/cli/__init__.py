@@ -1,5 +1,8 @@
 """The ``assistant`` command. One module per command group; each has ``register(subparsers)`` and
 sets ``handler`` to a function ``(args) -> int`` (the exit code). No business logic lives here.
+
+Part: the ``assistant`` command, one module per command group; renders events, holds no engine logic.
+May import every part.
 """
 
 from __future__ import annotations

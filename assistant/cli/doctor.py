@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .._redact import mask_key
 from ..errors import LLMError, UsageError
+from ..errors.redact import mask_key
 
 __all__ = ["register", "run", "collect", "Report"]
 
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(enable: list[str], timeout: float) -> Report:
-    from ..health import HealthStore
     from ..registry import LLMRegistry
+    from ..router.health import HealthStore
 
     registry = LLMRegistry.from_env()
     health = HealthStore()

@@ -2,6 +2,10 @@
 
     client = create_client("openrouter")          # key from OPENROUTER_API_KEY
     resp = await client.chat(ChatRequest(model="z-ai/glm-5", messages=[Message.user("hi")]))
+
+Part: the wire clients, one module per wire format, plus the provider table (``specs``), the one HTTP
+session and the translation of foreign exceptions (``_http``), and request timeouts (``timeouts``). They only
+map; no retry, fallback or sleep. May import: messages, errors, files.
 """
 
 from __future__ import annotations
@@ -9,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..config import Timeouts
 from ..errors import UsageError
 from .base import LLMClient
 from .specs import ALIASES, PROVIDERS, ProviderSpec, declare, env_name, get_spec, provider_names
+from .timeouts import Timeouts
 
 __all__ = ["LLMClient", "create_client", "ProviderSpec", "get_spec", "provider_names", "PROVIDERS", "ALIASES", "declare"]
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from .._redact import register_secret
-from ..config import Timeouts
 from ..errors import LLMError, TransientError, UsageError, classify_error
+from ..errors.redact import register_secret
+from .timeouts import Timeouts
 
 if TYPE_CHECKING:
     from .specs import ProviderSpec

@@ -8,7 +8,6 @@ A client maps ``ChatRequest`` to its wire body and the wire back to ``ChatRespon
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +22,6 @@ __all__ = [
     "ThinkSplitter",
     "normalize_finish",
     "parse_arguments",
-    "new_call_id",
 ]
 
 
@@ -84,12 +82,6 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
 def _unfence(text: str) -> str:
     m = _FENCE.match(text)
     return m.group(1) if m else text
-
-
-def new_call_id(prefix: str = "call") -> str:
-    """A fresh id for a tool call whose provider sent none (Ollama, Gemini); unique across processes,
-    so a restored history never holds two calls with the same id."""
-    return f"{prefix}_{secrets.token_hex(8)}"
 
 
 class ThinkSplitter:

@@ -19,10 +19,20 @@ from typing import Any
 import orjson
 
 from ..errors import LLMError, classify_error
-from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
+from ..messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    Message,
+    ModelInfo,
+    StreamEvent,
+    ToolCall,
+    Usage,
+    new_call_id,
+)
 from ._gemini_schema import is_empty_object, to_gemini_schema
 from ._http import SpecClient, iter_json_array, iter_sse, loads
-from .base import ResponseBuilder, new_call_id, parse_arguments
+from .base import ResponseBuilder, parse_arguments
 
 __all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]
 

@@ -11,9 +11,19 @@ from typing import Any
 import orjson
 
 from ..errors import LLMError, classify_error
-from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage
+from ..messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    Message,
+    ModelInfo,
+    StreamEvent,
+    ToolCall,
+    Usage,
+    new_call_id,
+)
 from ._http import SpecClient, iter_sse, loads, translate_errors
-from .base import ResponseBuilder, new_call_id, parse_arguments
+from .base import ResponseBuilder, parse_arguments
 
 __all__ = ["OpenAICompatClient", "FINISH_REASONS"]
 

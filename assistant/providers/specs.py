@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import UsageError
+from ..errors import UsageError, declare_family
 
 __all__ = ["ProviderSpec", "PROVIDERS", "ALIASES", "get_spec", "provider_names", "env_name"]
 
@@ -145,6 +145,13 @@ _declared: dict[str, ProviderSpec] = {}
 def declare(spec: ProviderSpec) -> None:
     """Make a named provider known process-wide (so free-models ids and create_client accept it)."""
     _declared[spec.name] = spec
+    declare_family(spec.name, spec.family)
+
+
+for _name, _spec in PROVIDERS.items():
+    declare_family(_name, _spec.family)
+for _alias, _name in ALIASES.items():
+    declare_family(_alias, PROVIDERS[_name].family)
 
 
 def provider_names() -> list[str]:

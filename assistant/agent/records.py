@@ -1,0 +1,105 @@
+"""What an agent run leaves behind: one ``Step`` per model call, the ``RunResult``, and the
+``AgentEvent`` stream a CLI or a bot renders. Re-exported by ``assistant.agent``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..messages import Attempt, Message, ToolCall, Usage
+
+__all__ = ["ToolMode", "StopReason", "ToolOutcome", "ToolResult", "Step", "RunResult", "AgentEvent", "AgentEventType", "event"]
+
+# How tools reach the model on a step: the provider's own tool calling, the <tool_call> text
+# protocol in the system prompt, or JSON actions under a grammar (llama.cpp).
+ToolMode = Literal["native", "prompt", "grammar"]
+StopReason = Literal["final", "max_steps"]
+ToolOutcome = Literal["ok", "error", "invalid_arguments", "unknown_tool", "timeout", "repeated"]
+AgentEventType = Literal[
+    "step_start", "text", "reasoning", "status", "tool_call", "tool_result", "step_discarded", "step_end", "done"
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolResult(_Record):
+    """One tool call's observation; ``outcome`` says whether the tool ran and how it went."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    output: str = ""
+    outcome: ToolOutcome = "ok"
+    duration_s: float = 0.0
+
+
+class Step(_Record):
+    """One model call and the tool calls it asked for. Corrections of invalid calls keep the step's
+    ``number`` and count up ``correction``; ``reruns`` counts streams that broke off and were re-run."""
+
+    number: int
+    correction: int = 0
+    tools_offered: bool = True
+    mode: ToolMode = "native"
+    model: str = ""
+    text: str = ""
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_results: list[ToolResult] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str | None = None
+    reruns: int = 0
+    started_at: float = 0.0
+    llm_s: float = 0.0
+    tools_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def needs_correction(self) -> bool:
+        return any(r.outcome in ("invalid_arguments", "unknown_tool") for r in self.tool_results)
+
+
+class RunResult(_Record):
+    """The answer and how it was reached. ``messages`` is the conversation without the system
+    prompt, ready to pass back as ``history`` for the next turn."""
+
+    output: str
+    steps: list[Step] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    attempts: list[Attempt] = Field(default_factory=list)
+    stop_reason: StopReason = "final"
+    messages: list[Message] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class AgentEvent(_Record):
+    """One thing that happened during a run, in order. ``done`` is last and carries the ``RunResult``.
+
+    - ``step_start`` / ``step_end`` (``record`` holds the finished ``Step``)
+    - ``text`` / ``reasoning``: streamed model output (tool-call markup never appears in ``text``)
+    - ``status``: the router's notes (a wait, a model switch) with ``attempt`` when it reports a hop
+    - ``tool_call`` / ``tool_result``: a call the model made and its observation
+    - ``step_discarded``: the stream died mid-answer; what was shown for this step is void and the
+      step runs again on the next candidate (``attempt`` says which model failed and why)
+    """
+
+    type: AgentEventType
+    step: int = 0
+    text: str | None = None
+    tool_call: ToolCall | None = None
+    tool_result: ToolResult | None = None
+    attempt: Attempt | None = None
+    record: Step | None = None
+    result: RunResult | None = None
+
+
+def event(type: AgentEventType, step: int, **fields: Any) -> AgentEvent:
+    """An event built without re-validation (the engine made every field itself)."""
+    values = {"text": None, "tool_call": None, "tool_result": None, "attempt": None, "record": None, "result": None}
+    values.update(fields)
+    return AgentEvent.model_construct(type=type, step=step, **values)

@@ -1,0 +1,363 @@
+"""The model catalog: what is known about each model (window, output limit, tools, vision, price).
+
+Three layers, merged per fact: a context window learned from a provider's own "too long" error wins,
+then what the provider's model list said on the last refresh, then the static seed. ``get`` and
+``models`` never wait on the network: they answer from memory (and a disk snapshot, so a new process
+starts warm) and, inside a running event loop, schedule a background refresh when the data is older
+than 3 hours. A refresh asks every configured provider's client for ``list_models()`` (one refresh in
+flight at a time); a provider that fails keeps its last good list and is retried after 5 minutes.
+Prices follow OpenRouter's ``pricing``: ``{"prompt": ..., "completion": ...}`` in USD per token.
+
+    catalog = ModelCatalog(registry=registry)
+    info = catalog.get("openrouter/z-ai/glm-4.5-air:free")     # instant, maybe from the seed
+    await catalog.refresh(force=True)                          # e.g. `assistant models --refresh`
+
+Part (model choice, with ``free_models``): the merged model list with windows, prices and
+capabilities, seeded from ``_seed`` and refreshed from each provider. May import: messages, errors, files,
+providers, local, registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from cachetools import TLRUCache
+from filelock import Timeout
+from pydantic import ValidationError
+
+from ..errors import LLMError, UsageError
+from ..files.paths import cache_dir
+from ..files.store import BrokenFileError, file_lock, read_json, write_json_atomic
+from ..messages import ModelInfo
+from ..providers.specs import get_spec
+from ._seed import seed_models
+
+__all__ = ["ModelCatalog", "DEFAULT_TTL", "FACT_FIELDS"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL = 3 * 3600.0
+RETRY_AFTER_FAILURE = 300.0
+LIST_TIMEOUT = 20.0
+# How often ensure_fresh() looks at the clock and the registry at all (it is on the router's path).
+_CHECK_INTERVAL = 30.0
+_SNAPSHOT_VERSION = 1
+FACT_FIELDS = ("context_window", "max_output_tokens", "supports_tools", "supports_vision", "free", "pricing")
+# What one provider's failed listing may raise without being an engine bug.
+_FETCH_ERRORS = (LLMError, ValueError, OSError, NotImplementedError)
+
+
+class _Registry(Protocol):
+    """What the catalog needs from ``LLMRegistry``."""
+
+    def providers(self) -> list[str]: ...
+
+    def client(self, provider: str) -> Any: ...
+
+
+@functools.cache
+def _seed() -> dict[str, ModelInfo]:
+    return {m.model_id: m for m in seed_models()}
+
+
+def _canonical_key(model_id: str) -> str | None:
+    provider, slash, model = model_id.partition("/")
+    if not slash or not provider or not model:
+        return None
+    return f"{_canonical_provider(provider)}/{model}"
+
+
+def _canonical_provider(provider: str) -> str:
+    try:
+        return get_spec(provider).name
+    except UsageError:
+        return provider.strip().lower()
+
+
+class ModelCatalog:
+    """Merged model facts; see the module docstring. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        registry: _Registry | None = None,
+        snapshot_path: str | Path | None = None,
+        *,
+        ttl: float = DEFAULT_TTL,
+        retry_after_failure: float = RETRY_AFTER_FAILURE,
+        list_timeout: float = LIST_TIMEOUT,
+    ) -> None:
+        self.registry = registry
+        self.errors: dict[str, str] = {}  # provider -> why its last listing failed
+        self._clock = clock
+        self._ttl = ttl
+        self._retry_after_failure = retry_after_failure
+        self._list_timeout = list_timeout
+        self._snapshot_arg = Path(snapshot_path) if snapshot_path is not None else None
+        self._live: dict[str, dict[str, ModelInfo]] = {}  # provider -> model_id -> listed facts
+        self._fetched_at: dict[str, float] = {}
+        self._learned: dict[str, int] = {}  # model_id -> context window a provider's error stated
+        # provider -> time its listing goes stale (a success lasts ttl, a failure retry_after_failure).
+        self._fresh: TLRUCache[str, float] = TLRUCache(maxsize=4096, ttu=lambda _k, until, _now: until, timer=clock)
+        self._task: asyncio.Task[None] | None = None
+        self._next_check = 0.0
+        self._snapshot_loaded = False
+        self._save_lock = threading.Lock()
+        self._pending: set[asyncio.Future[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"ModelCatalog(providers={sorted(self._live)}, learned={len(self._learned)})"
+
+    # -- answers (sync, never wait on the network)
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        """What is known about ``"provider/model"``, or None. Never waits on the network.
+
+            info = catalog.get("groq/llama-3.1-8b-instant")    # info.context_window == 131072
+        """
+        key = _canonical_key(model_id)
+        if key is None:
+            return None
+        self._load_snapshot()
+        self.ensure_fresh()
+        merged = self._merge(key)
+        return merged[0] if merged else None
+
+    def sources(self, model_id: str) -> dict[str, str]:
+        """Where each known fact of ``model_id`` came from: ``{"context_window": "seed: ...", ...}``."""
+        key = _canonical_key(model_id)
+        if key is None:
+            return {}
+        self._load_snapshot()
+        merged = self._merge(key)
+        return merged[1] if merged else {}
+
+    def models(self, provider: str | None = None, free: bool | None = None, tools: bool | None = None) -> list[ModelInfo]:
+        """Every known model, sorted by id; ``free``/``tools`` keep only models known to match.
+
+            free_tool_models = catalog.models(free=True, tools=True)
+        """
+        self._load_snapshot()
+        self.ensure_fresh()
+        keys = set(_seed()) | set(self._learned)
+        for listed in self._live.values():
+            keys.update(listed)
+        if provider is not None:
+            prefix = _canonical_provider(provider) + "/"
+            keys = {k for k in keys if k.startswith(prefix)}
+        infos = [merged[0] for k in sorted(keys) if (merged := self._merge(k))]
+        if free is not None:
+            infos = [m for m in infos if m.free is free]
+        if tools is not None:
+            infos = [m for m in infos if m.supports_tools is tools]
+        return infos
+
+    def learn(self, model_id: str, *, context_window: int) -> None:
+        """Record the window a provider stated in a ``ContextOverflowError``; it wins over listed facts.
+
+            catalog.learn("ollama/qwen3:8b", context_window=err.context_window)
+        """
+        key = _canonical_key(model_id)
+        if key is None:
+            raise UsageError(f'model id {model_id!r} must be "provider/model"')
+        if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
+            raise UsageError(f"context_window must be a positive whole number of tokens, got {context_window!r}")
+        self._load_snapshot()
+        self._learned[key] = context_window
+        self._save_soon()
+
+    def _merge(self, key: str) -> tuple[ModelInfo, dict[str, str]] | None:
+        provider = key.split("/", 1)[0]
+        live = self._live.get(provider, {}).get(key)
+        seed = _seed().get(key)
+        learned = self._learned.get(key)
+        base = live or seed
+        if base is None and learned is None:
+            return None
+        values: dict[str, Any] = {f: None for f in FACT_FIELDS}
+        where: dict[str, str] = {}
+        for layer in (layer for layer in (seed, live) if layer is not None):
+            for field in FACT_FIELDS:
+                value = getattr(layer, field)
+                if value is not None:
+                    values[field], where[field] = value, layer.source
+        if learned is not None:
+            values["context_window"], where["context_window"] = learned, "learned from a context overflow error"
+        source = "; ".join(dict.fromkeys(where.values()))
+        info = ModelInfo.model_construct(
+            id=key.split("/", 1)[1], provider=provider, source=source,
+            fetched_at=base.fetched_at if base is not None else 0.0, **values,
+        )
+        return info, where
+
+    # -- refreshing
+
+    def ensure_fresh(self) -> asyncio.Task[None] | None:
+        """Schedule a background refresh when some configured provider's list is stale; never awaits it.
+        Returns the refresh task (None when nothing is due or no event loop is running)."""
+        if self.registry is None:
+            return None
+        if self._task is not None and not self._task.done():
+            return self._task
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        now = self._clock()
+        if now < self._next_check:
+            return None
+        self._next_check = now + _CHECK_INTERVAL
+        self._load_snapshot()
+        if not self._due(force=False):
+            return None
+        self._task = loop.create_task(self._refresh(force=False))
+        self._task.add_done_callback(_log_failure)
+        return self._task
+
+    async def refresh(self, force: bool = False) -> None:
+        """Merge each configured provider's model list (only stale ones unless ``force``). One refresh
+        runs at a time: a second caller waits for the one in flight. Failures land in ``errors``.
+
+            await catalog.refresh(force=True)
+        """
+        loop = asyncio.get_running_loop()
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = self._task = loop.create_task(self._refresh(force))
+            task.add_done_callback(_log_failure)
+        await asyncio.shield(task)
+
+    async def _refresh(self, force: bool) -> None:
+        self._load_snapshot()
+        providers = self._due(force)
+        if not providers:
+            return
+        results = await asyncio.gather(*(self._fetch(p) for p in providers), return_exceptions=True)
+        now = self._clock()
+        bugs = []
+        for provider, result in zip(providers, results):
+            if isinstance(result, BaseException):
+                if not isinstance(result, _FETCH_ERRORS):
+                    bugs.append(result)
+                self.errors[provider] = _describe(result)
+                self._fresh[provider] = now + self._retry_after_failure
+            else:
+                self._live[provider] = result
+                self._fetched_at[provider] = now
+                self.errors.pop(provider, None)
+                self._fresh[provider] = now + self._ttl
+        await asyncio.to_thread(self._save_snapshot)
+        if bugs:
+            raise bugs[0]
+
+    async def _fetch(self, provider: str) -> dict[str, ModelInfo]:
+        assert self.registry is not None
+        client = self.registry.client(provider)  # the registry's cached client; it closes it, not us
+        listed = await asyncio.wait_for(client.list_models(), self._list_timeout)
+        now = self._clock()
+        models = {}
+        for info in listed:
+            update = {"provider": provider, "source": info.source or f"{provider} model list",
+                      "fetched_at": info.fetched_at or now}
+            models[f"{provider}/{info.id}"] = info.model_copy(update=update)
+        return models
+
+    def _due(self, force: bool) -> list[str]:
+        if self.registry is None:
+            return []
+        configured = sorted(self.registry.providers())
+        return configured if force else [p for p in configured if p not in self._fresh]
+
+    # -- the disk snapshot
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self._snapshot_arg if self._snapshot_arg is not None else cache_dir() / "catalog.json"
+
+    def _load_snapshot(self) -> None:
+        if self._snapshot_loaded:
+            return
+        self._snapshot_loaded = True
+        providers, learned = _read_snapshot(self.snapshot_path)
+        for provider, (fetched_at, models) in providers.items():
+            if provider not in self._live:
+                self._live[provider] = models
+                self._fetched_at[provider] = fetched_at
+                self._fresh[provider] = fetched_at + self._ttl
+        for key, window in learned.items():
+            self._learned.setdefault(key, window)
+
+    def _save_snapshot(self) -> None:
+        try:
+            self._write_snapshot(self.snapshot_path)
+        except (OSError, Timeout) as exc:  # only a cache: the next refresh writes it again
+            logger.warning("could not write the catalog snapshot: %s", exc)
+
+    def _write_snapshot(self, path: Path) -> None:
+        with self._save_lock, file_lock(path):
+            # Another process may have refreshed other providers or learned other windows meanwhile.
+            providers, learned = _read_snapshot(path)
+            for provider, models in self._live.items():
+                fetched_at = self._fetched_at.get(provider, 0.0)
+                if provider not in providers or providers[provider][0] <= fetched_at:
+                    providers[provider] = (fetched_at, models)
+            learned.update(self._learned)
+            write_json_atomic(path, {
+                "version": _SNAPSHOT_VERSION,
+                "providers": {
+                    p: {"fetched_at": t, "models": [m.model_dump(mode="json") for m in models.values()]}
+                    for p, (t, models) in sorted(providers.items())
+                },
+                "learned": dict(sorted(learned.items())),
+            })
+
+    def _save_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._save_snapshot()
+            return
+        future = loop.run_in_executor(None, self._save_snapshot)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        future.add_done_callback(_log_failure)
+
+
+def _read_snapshot(path: Path) -> tuple[dict[str, tuple[float, dict[str, ModelInfo]]], dict[str, int]]:
+    """The snapshot's providers and learned windows; a missing or unreadable snapshot is empty (it is
+    only a cache: the next refresh rebuilds it)."""
+    try:
+        loaded = read_json(path)
+        if loaded is None:
+            return {}, {}
+        document = loaded[0]
+        if not isinstance(document, dict) or document.get("version") != _SNAPSHOT_VERSION:
+            return {}, {}
+        providers = {}
+        for provider, entry in document.get("providers", {}).items():
+            models = [ModelInfo.model_validate(m) for m in entry.get("models", [])]
+            providers[provider] = (float(entry.get("fetched_at", 0.0)), {m.model_id: m for m in models})
+        learned = {k: int(v) for k, v in document.get("learned", {}).items() if isinstance(v, int) and v > 0}
+        return providers, learned
+    except (OSError, BrokenFileError, ValidationError, AttributeError, TypeError, ValueError) as exc:
+        logger.warning("ignoring unreadable catalog snapshot %s: %s", path, exc)
+        return {}, {}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out listing models"
+    return str(exc) or type(exc).__name__
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    # Retrieving the exception also keeps asyncio from reporting it as never retrieved.
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("catalog background work failed: %r", future.exception())

@@ -1,0 +1,366 @@
+"""Chat sessions for bots: one conversation per id, persisted, many at once, never outgrowing a window.
+
+``ChatSession`` wraps an agent. Each ``send``/``stream`` call is one user turn:
+
+- the user's message is on disk (append-only JSONL, fsynced; see ``assistant.chat.history``) before the
+  model is asked, the answer's messages right after; a restart picks the conversation up again;
+- turns of one conversation run one after another (a per-conversation lock); different
+  conversations never wait for each other, and file writes go through ``asyncio.to_thread``;
+- a rolling summary stays ahead of the active model's window: when the history would pass its share
+  of it (``HISTORY_SHARE``, less the agent's reply, system prompt and tools), the oldest turns are
+  condensed (``assistant.context.Compactor``) and the summary is stored, so the agent gets the
+  summary plus the recent turns;
+- on first contact a greeting comes from the greeting model (``FreeModelsStore.greeting_model()``),
+  and when the answer takes longer than ``interim_after`` seconds an interim reply comes from the
+  interim model. Both are events (and ``on_event`` callbacks) and are stored as asides, outside the
+  model's history.
+
+    session = ChatSession(Agent(tools=[search]), "telegram:42", interim_after=5.0)
+    result = await session.send("What's the weather in Lisbon?")
+    async for event in session.stream("And tomorrow?"): ...
+
+Part: chat sessions on top of an agent: persisted histories (``history``), interim and greeting
+asides (``_asides``), summaries of old turns. May import every part below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..context import Compactor
+from ..context._summarize import Summarize, split_note, with_note
+from ..context.tokens import estimate_tokens
+from ..errors import ContextOverflowError
+from ..messages import Message
+from ._asides import AsideKind, Asides
+from .history import AsideRecord, HistoryStore, Loaded, MessageRecord, SummaryRecord
+
+__all__ = ["ChatSession", "ChatEvent", "HISTORY_SHARE", "DEFAULT_WINDOW"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = 8192
+# The history (with the new message) may fill this share of the active model's window, less the
+# agent's reply, system prompt and tool specs; the rest is headroom for the agent's own steps.
+HISTORY_SHARE = 0.75
+
+_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+class ChatEvent(BaseModel):
+    """One thing a chat turn produced, in order; ``reply`` is last and carries the ``RunResult``.
+
+    - ``greeting`` / ``interim``: a short reply from the greeting or interim model (``text``)
+    - ``summary``: the history was condensed before the turn (``text`` says how)
+    - ``agent``: an event of the agent's run (``agent_event``; ``text`` for streamed text)
+    - ``reply``: the answer (``text``) and the whole run (``result``)
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    type: Literal["greeting", "interim", "summary", "agent", "reply"]
+    text: str | None = None
+    agent_event: Any = None
+    result: Any = None
+
+
+EventCallback = Callable[[ChatEvent], Awaitable[None] | None]
+
+
+class ChatSession:
+    """A persisted conversation over ``agent`` (see the module docstring).
+
+        session = ChatSession(agent, "user-42", greeting=False)
+        print((await session.send("hi")).output, len(session.history))
+    """
+
+    def __init__(
+        self,
+        agent: Any,
+        conversation_id: str | None = None,
+        *,
+        store_dir: str | Path | None = None,
+        greeting: bool = True,
+        interim_after: float | None = None,
+        on_event: EventCallback | None = None,
+        router: Any = None,
+        free_models: Any = None,
+        summarize: Summarize | None = None,
+        window_tokens: int | None = None,
+    ) -> None:
+        self.agent = agent
+        self.conversation_id = conversation_id or uuid.uuid4().hex
+        self.greeting = greeting
+        self.interim_after = interim_after
+        self.on_event = on_event
+        self.window_tokens = window_tokens
+        self._router = router if router is not None else getattr(agent, "router", None)
+        self._free_models = free_models if free_models is not None else getattr(self._router, "free_models", None)
+        self._asides = Asides(self._router, self._free_models)
+        # Summaries come from ``summarize``, else the router's "summary" model role, sized to the window.
+        self._compactor = Compactor(summarize if summarize is not None else self._router)
+        self._store = HistoryStore.for_conversation(self.conversation_id, store_dir)
+        self._state: Loaded | None = None
+        self._active_model: str | None = None
+        self._conversation_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"ChatSession({self.conversation_id!r}, messages={len(self._state.messages) if self._state else '?'})"
+
+    # -- what is stored
+
+    @property
+    def history(self) -> list[Message]:
+        """Every message of the conversation so far (the full record, not the condensed context)."""
+        return list(self._state.messages) if self._state else []
+
+    @property
+    def summary(self) -> str | None:
+        """The rolling summary that stands in for the oldest turns, when one was written."""
+        return self._state.summary.text if self._state and self._state.summary else None
+
+    @property
+    def asides(self) -> list[AsideRecord]:
+        """Greetings and interim replies sent in this conversation."""
+        return list(self._state.asides) if self._state else []
+
+    @property
+    def path(self) -> Path:
+        return self._store.path
+
+    async def load(self) -> None:
+        """Read the conversation from disk (done by the first ``send``/``stream``)."""
+        if self._state is None:
+            self._state = await asyncio.to_thread(self._store.load)
+
+    # -- a turn
+
+    async def send(self, text: str) -> Any:
+        """One user turn; returns the agent's ``RunResult``. Greetings and interim replies go to ``on_event``.
+
+            result = await session.send("hello")
+        """
+        result = None
+        async for event in self.stream(text):
+            if event.type == "reply":
+                result = event.result
+        return result
+
+    async def stream(self, text: str) -> AsyncIterator[ChatEvent]:
+        """One user turn as events (greeting, interim, summary, the agent's, then ``reply``).
+
+            async for event in session.stream("hello"):
+                if event.type in ("greeting", "interim", "reply"): await bot.say(event.text)
+        """
+        async with self._lock():
+            await self.load()
+            assert self._state is not None
+            first_contact = not self._state.messages and not self._state.asides
+            user = Message.user(text)
+            context, summary_event = await self._context(user)
+            if summary_event is not None:
+                yield await self._emit(summary_event)
+            await self._append([MessageRecord(message=user)])
+            self._state.messages.append(user)
+            queue: asyncio.Queue[ChatEvent | BaseException] = asyncio.Queue()
+            main = asyncio.create_task(self._run(text, context, queue))
+            greeting = asyncio.create_task(self._side("greeting", text, queue)) if first_contact and self.greeting else None
+            interim = asyncio.create_task(self._interim(text, main, queue)) if self.interim_after is not None else None
+            tasks = [t for t in (main, greeting, interim) if t is not None]
+            try:
+                async for event in _drain(queue, greeting, interim):
+                    yield await self._emit(event)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _lock(self) -> asyncio.Lock:
+        """One lock per conversation file, shared by every session object for it in this process."""
+        if self._conversation_lock is None:
+            key = str(self._store.path)
+            lock = _locks.get(key)
+            if lock is None:
+                lock = _locks[key] = asyncio.Lock()
+            self._conversation_lock = lock  # held here so the weak map keeps it while the session lives
+        return self._conversation_lock
+
+    async def _emit(self, event: ChatEvent) -> ChatEvent:
+        if self.on_event is not None:
+            outcome = self.on_event(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        return event
+
+    async def _append(self, records: Sequence[MessageRecord | SummaryRecord | AsideRecord]) -> None:
+        await asyncio.to_thread(self._store.append, list(records))
+
+    # -- the agent's run
+
+    async def _run(self, text: str, context: list[Message], queue: asyncio.Queue[Any]) -> None:
+        try:
+            result = None
+            stream = getattr(self.agent, "stream", None)
+            if stream is not None:
+                async for agent_event in stream(text, history=context):
+                    if getattr(agent_event, "type", None) == "done":
+                        result = agent_event.result
+                    else:
+                        await queue.put(ChatEvent(type="agent", text=getattr(agent_event, "text", None), agent_event=agent_event))
+            else:
+                result = await self.agent.run(text, history=context)
+            new = _new_messages(result, text)
+            await self._append([MessageRecord(message=m) for m in new])
+            assert self._state is not None
+            self._state.messages.extend(new)
+            self._active_model = _answering_model(result) or self._active_model
+            await queue.put(ChatEvent(type="reply", text=result.output, result=result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the consumer, which re-raises it in the caller's task
+            await queue.put(exc)
+
+    # -- the rolling summary
+
+    async def _context(self, user: Message) -> tuple[list[Message], ChatEvent | None]:
+        """What the agent gets as history: the stored summary as a system note plus the turns after it;
+        condensed first when, with the new message, it would pass its share of the active model's window."""
+        assert self._state is not None
+        state = self._state
+        covers = state.summary.covers if state.summary else 0
+        recent = state.messages[covers:]
+        context = _with_summary(recent, state.summary.text if state.summary else None)
+        budget = self._history_budget()
+        if len(recent) < 2 or estimate_tokens([*context, user], model_id=self._active_model) <= budget:
+            return context, None
+        try:
+            compacted = await self._compactor([*context, user], budget, self._active_model)
+        except ContextOverflowError as exc:  # the router gets another chance with the real window
+            log.warning("conversation %s: history not condensed: %s", self.conversation_id, exc)
+            return context, None
+        kept = sum(1 for m in compacted if m.role != "system") - 1  # the new message is not history yet
+        covers += len(recent) - kept
+        record = SummaryRecord(text=_note_of(compacted) or "", covers=covers)
+        await self._append([record])
+        state.summary = record
+        detail = "; ".join(step.detail for step in compacted.steps)
+        return _with_summary(state.messages[covers:], record.text), ChatEvent(type="summary", text=detail)
+
+    def _history_budget(self) -> int:
+        """Tokens the history and the new message may take: ``HISTORY_SHARE`` of the window, less the
+        reply the agent asks for and its own system prompt and tool specs."""
+        window = self._window()
+        reply = getattr(self.agent, "max_tokens", None) or min(1024, window // 4)
+        own = [Message.system(getattr(self.agent, "system_prompt", "") or "")]
+        overhead = estimate_tokens(own, getattr(self.agent, "tool_specs", None) or (), model_id=self._active_model)
+        return max(int(window * HISTORY_SHARE) - reply - overhead, 64)
+
+    def _window(self) -> int:
+        if self.window_tokens:
+            return self.window_tokens
+        for model_id in self._candidate_ids():
+            window = _catalog_window(self._router, model_id) or _free_model_window(self._free_models, model_id)
+            if window:
+                return window
+        return DEFAULT_WINDOW
+
+    def _candidate_ids(self) -> list[str]:
+        if self._active_model:
+            return [self._active_model]
+        model = getattr(self.agent, "model", "auto")
+        if isinstance(model, str) and model != "auto":
+            return [model]
+        if isinstance(model, (list, tuple)) and model:
+            return [model[0]]
+        chain = self._free_models.fallback_chain() if self._free_models is not None else []
+        return [chain[0].id] if chain else []
+
+    # -- greeting and interim replies
+
+    async def _interim(self, text: str, main: asyncio.Task[None], queue: asyncio.Queue[Any]) -> None:
+        done, _ = await asyncio.wait({main}, timeout=self.interim_after)
+        if not done:
+            await self._side("interim", text, queue)
+
+    async def _side(self, kind: AsideKind, text: str, queue: asyncio.Queue[Any]) -> None:
+        aside = await self._asides.reply(kind, text)
+        if aside is None:
+            return
+        await self._append([aside])
+        assert self._state is not None
+        self._state.asides.append(aside)
+        await queue.put(ChatEvent(type=kind, text=aside.text))
+
+
+async def _drain(
+    queue: asyncio.Queue[ChatEvent | BaseException],
+    greeting: asyncio.Task[None] | None,
+    interim: asyncio.Task[None] | None,
+) -> AsyncIterator[ChatEvent]:
+    """Events from every task as they come, the reply last. A greeting or interim reply still being
+    written when the answer is ready is cancelled: after the answer it would only confuse."""
+    while True:
+        item = await queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item.type == "reply":
+            break
+        yield item
+    side = [t for t in (greeting, interim) if t is not None]
+    for task in side:
+        task.cancel()
+    await asyncio.gather(*side, return_exceptions=True)
+    while not queue.empty():
+        late = queue.get_nowait()
+        if isinstance(late, ChatEvent):
+            yield late
+    yield item
+
+
+def _with_summary(messages: list[Message], note: str | None) -> list[Message]:
+    system = with_note(None, note)
+    return [system, *messages] if system is not None else list(messages)
+
+
+def _note_of(messages: list[Message]) -> str | None:
+    if messages and messages[0].role == "system":
+        return split_note(messages[0].content)[1]
+    return None
+
+
+def _new_messages(result: Any, text: str) -> list[Message]:
+    """The messages this turn added after the user's: from ``result.messages`` when the agent returns
+    its conversation, else the final answer alone."""
+    messages = list(getattr(result, "messages", None) or [])
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user" and messages[index].content == text:
+            return messages[index + 1 :]
+    return [Message.assistant(getattr(result, "output", "") or "")]
+
+
+def _answering_model(result: Any) -> str | None:
+    """``provider/model`` of the last step's answer (the agent records it on each ``Step``)."""
+    steps = getattr(result, "steps", None)
+    return (getattr(steps[-1], "model", None) or None) if steps else None
+
+
+def _catalog_window(router: Any, model_id: str) -> int | None:
+    catalog = getattr(router, "catalog", None)
+    info = catalog.get(model_id) if catalog is not None else None
+    return getattr(info, "context_window", None)
+
+
+def _free_model_window(store: Any, model_id: str) -> int | None:
+    if store is None:
+        return None
+    entry = next((m for m in store.list_models() if m.id == model_id), None)
+    return entry.context_window if entry is not None else None

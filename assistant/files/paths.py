@@ -1,0 +1,69 @@
+"""Where files live.
+
+``ASSISTANT_HOME`` holds everything the engine writes: ``config.toml``, the shared health state, the
+local model server's pid and URL, the catalog snapshot and chat histories. Without it, the platform's
+per-user dirs are used (XDG on Linux, ``~/Library/Application Support`` on macOS, ``%APPDATA%`` on
+Windows). Nothing is ever written into site-packages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path"]
+
+
+def _platform_dir(kind: str) -> Path:
+    home = Path.home()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA" if kind != "config" else "APPDATA") or str(home / "AppData" / "Local")
+        return Path(base) / "assistant" / kind
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "assistant" / kind
+    env, default = {
+        "config": ("XDG_CONFIG_HOME", home / ".config"),
+        "state": ("XDG_STATE_HOME", home / ".local" / "state"),
+        "data": ("XDG_DATA_HOME", home / ".local" / "share"),
+        "cache": ("XDG_CACHE_HOME", home / ".cache"),
+    }[kind]
+    return Path(os.environ.get(env) or default) / "assistant"
+
+
+def home_dir() -> Path | None:
+    """``ASSISTANT_HOME`` when set (everything goes under it), else None."""
+    value = os.environ.get("ASSISTANT_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def _dir(kind: str) -> Path:
+    home = home_dir()
+    path = home / kind if home is not None and kind != "config" else home if home is not None else _platform_dir(kind)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    return _dir("config")
+
+
+def state_dir() -> Path:
+    """Health state, the local server's pid and URL, rate windows."""
+    return _dir("state")
+
+
+def data_dir() -> Path:
+    """Chat histories and the user's copy of free-models.json."""
+    return _dir("data")
+
+
+def cache_dir() -> Path:
+    """Catalog snapshot, tiktoken encodings."""
+    return _dir("cache")
+
+
+def config_path() -> Path:
+    """``ASSISTANT_CONFIG`` or ``config.toml`` in the config dir (the file need not exist)."""
+    value = os.environ.get("ASSISTANT_CONFIG")
+    return Path(value).expanduser() if value else config_dir() / "config.toml"

@@ -1,0 +1,244 @@
+"""The message model: one set of records every layer speaks.
+
+Requests, responses, stream events, attempts and model facts are pydantic models. Objects the engine
+builds itself on the hot path use ``model_construct`` (no re-validation); data from disk or the wire
+is validated at the edge.
+
+    msgs = [Message.system("Be brief."), Message.user("Hi")]
+    req = ChatRequest(model="gpt-4o-mini", messages=msgs)
+
+Part: the records every other part speaks (messages, tool calls, requests, responses, stream events,
+attempts, model info) and fresh call ids. Imports nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "new_call_id",
+    "Role",
+    "FinishReason",
+    "ToolCall",
+    "ToolSpec",
+    "Message",
+    "Usage",
+    "Attempt",
+    "ChatRequest",
+    "ChatResponse",
+    "StreamEvent",
+    "ModelInfo",
+    "ReasoningEffort",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
+ReasoningEffort = Literal["off", "low", "medium", "high"]
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+
+
+class ToolCall(_Record):
+    """A tool call the model asked for; ``arguments`` is always a parsed dict."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    # Provider-opaque state that must travel back with this call (Gemini thoughtSignature).
+    signature: str | None = None
+
+
+class ToolSpec(_Record):
+    """A tool offered to the model: name, description and a JSON Schema for its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Message(_Record):
+    """One turn of a conversation."""
+
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+    # Reasoning text the model produced for this turn (kept apart from content).
+    reasoning: str | None = None
+    # Provider-opaque state (e.g. Anthropic thinking signatures), keyed by the provider that made it;
+    # dropped when the conversation moves to another provider.
+    opaque: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls(role="system", content=content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls(role="user", content=content)
+
+    @classmethod
+    def assistant(cls, content: str = "", tool_calls: list[ToolCall] | None = None, **kw: Any) -> Message:
+        return cls(role="assistant", content=content, tool_calls=tool_calls or [], **kw)
+
+    @classmethod
+    def tool(cls, content: str, tool_call_id: str | None = None, name: str | None = None) -> Message:
+        return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)
+
+
+class Usage(_Record):
+    """Token counts for one call (or a sum of calls); ``cost`` in USD when the provider states it."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost: float | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
+        return Usage.model_construct(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost=cost,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Attempt(_Record):
+    """One hop the router made: which model, what went wrong (``kind`` None when it answered)."""
+
+    provider: str
+    model: str
+    kind: str | None = None
+    status: int | None = None
+    wait_s: float = 0.0
+    detail: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ChatRequest(_Record):
+    """One call to one model; ``model`` is the provider's own name (no provider prefix)."""
+
+    model: str
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    # None (provider default), "auto", "none", "required", or a tool name to force.
+    tool_choice: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stream: bool = False
+    reasoning: ReasoningEffort | None = None
+    stop: list[str] | None = None
+    # JSON Schema the answer must follow (structured output / grammar-constrained decoding).
+    response_schema: dict[str, Any] | None = None
+    # Merged last into the wire body: the escape hatch for provider options we do not model.
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChatResponse(_Record):
+    """A whole answer; ``finish_reason`` normalised, the provider's own value in ``raw_finish_reason``."""
+
+    text: str = ""
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: FinishReason = "stop"
+    raw_finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+    provider: str = ""
+    attempts: list[Attempt] = Field(default_factory=list)
+    # Provider-opaque state to send back with this turn (see Message.opaque).
+    opaque: dict[str, Any] = Field(default_factory=dict)
+
+    def to_message(self) -> Message:
+        """The assistant turn to append to the history."""
+        return Message.model_construct(
+            role="assistant",
+            content=self.text,
+            tool_calls=list(self.tool_calls),
+            tool_call_id=None,
+            name=None,
+            reasoning=self.reasoning,
+            opaque=dict(self.opaque),
+        )
+
+
+class StreamEvent(_Record):
+    """One streamed piece; the last event is ``done`` and carries the whole response.
+
+    ``status`` events are the router's and agent's progress notes (a wait, a model switch, a
+    compaction); they carry ``text`` for people and ``attempt`` when they report a hop.
+    """
+
+    type: Literal["text", "reasoning", "tool_call", "usage", "done", "status"]
+    text: str | None = None
+    tool_call: ToolCall | None = None
+    usage: Usage | None = None
+    response: ChatResponse | None = None
+    attempt: Attempt | None = None
+
+    @classmethod
+    def make(
+        cls,
+        type: str,
+        text: str | None = None,
+        tool_call: ToolCall | None = None,
+        usage: Usage | None = None,
+        response: ChatResponse | None = None,
+        attempt: Attempt | None = None,
+    ) -> StreamEvent:
+        """Build an event without validation: the hot path of every stream (4x cheaper than
+        ``model_construct``). Only for values the engine itself produced."""
+        event = _new(cls)
+        _set(event, "__dict__", {"type": type, "text": text, "tool_call": tool_call, "usage": usage,
+                                 "response": response, "attempt": attempt})
+        _set(event, "__pydantic_fields_set__", {"type"})
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", None)
+        return event
+
+
+class ModelInfo(_Record):
+    """What is known about one model; every fact keeps where it came from in ``source``."""
+
+    id: str
+    provider: str
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    supports_tools: bool | None = None
+    supports_vision: bool | None = None
+    free: bool | None = None
+    pricing: dict[str, float] | None = None
+    source: str = ""
+    # Unix time the facts were read; 0 for the static seed.
+    fetched_at: float = 0.0
+
+    @property
+    def model_id(self) -> str:
+        """The router's id: ``provider/model``."""
+        return f"{self.provider}/{self.id}"
+
+
+def new_call_id(prefix: str = "call") -> str:
+    """A fresh id for a tool call whose provider sent none (Ollama, Gemini); unique across processes,
+    so a restored history never holds two calls with the same id."""
+    return f"{prefix}_{secrets.token_hex(8)}"

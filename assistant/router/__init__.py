@@ -1,0 +1,399 @@
+"""The one place where every "no" from a provider turns into the right next action.
+
+A call walks a chain of ``provider/model`` candidates (one id, an explicit list, or ``"auto"``: the
+free-model chain). A candidate that cannot help is skipped (``_candidates.screen``); one that fails
+goes through ``policies.decide``: retry with backoff, honour a rate-limit hint, rotate the key, cool
+the provider down, disable it, drop ``tool_choice``, describe the tools in the prompt, or move on.
+Context limits (``_fitting``): a prompt too big for every window left is compacted (by
+``context.Compactor(router)`` unless told otherwise) and sent to the biggest; Ollama runs with an
+explicit ``num_ctx`` and a silently cut prompt counts as an overflow; a plain answer cut by the model's
+own output limit is continued. Every hop is an ``Attempt`` on the response and a ``status`` event when
+streaming; keys appear nowhere.
+
+    router = Router()
+    resp = await router.chat("auto", [Message.user("hi")])
+    [(a.provider, a.model, a.kind, a.detail) for a in resp.attempts]
+
+Part: routing. The router loop (here), candidate planning (``_candidates``), one call and its hops
+(``_call``, ``_hops``), fitting the prompt into a window (``_fitting``), prompt-guided tools
+(``_prompt_mode``), policies, shared health state and rate limits. May import every part below it:
+messages, errors, files, providers, local, registry, catalog, free_models, context, toolcall_text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
+from ..registry import LLMRegistry
+from . import _fitting as ctx
+from . import _prompt_mode
+from ._call import Call, Tries, build_request, hop, template
+from ._candidates import Candidate, RunState, plan, screen
+from ._fitting import CompactFn
+from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+from .health import HealthStore, key_hash
+from .policies import Action, RouterPolicy, Situation, decide
+from .ratelimit import RateLimiter, limit_rules
+
+__all__ = ["Router", "CompactFn"]
+
+_COUNTED = frozenset({"transient", "rate_limit"})
+
+
+class Router:
+    """Chat with fallback over candidates; the same shape as an ``LLMClient`` plus a model argument.
+
+        router = Router(policy=RouterPolicy(allow_prompt_tools=False))
+        async for event in router.stream(["groq/llama-3.3-70b-versatile", "llama/smollm2"], msgs): ...
+    """
+
+    def __init__(
+        self,
+        registry: LLMRegistry | None = None,
+        *,
+        free_models: Any = None,
+        catalog: Any = None,
+        policy: RouterPolicy | None = None,
+        health: HealthStore | None = None,
+        compactor: CompactFn | bool | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else LLMRegistry.from_env()
+        self.catalog = catalog
+        self.policy = policy or RouterPolicy()
+        self.health = health or HealthStore(clock=self.policy.clock, breaker=self.policy.breaker)
+        self.limiter = RateLimiter(self.health)
+        # None: ``Compactor(self)`` made on first need; False: never compact.
+        self._compactor: Any = compactor
+        self._free_models = free_models
+        self._key_index: dict[str, int] = {}
+        self._key_hashes: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"Router(registry={self.registry!r})"
+
+    @property
+    def compactor(self) -> CompactFn | None:
+        """What shrinks a history no window can hold: ``context.Compactor(self)`` unless the router was
+        given another (``compactor=fn``) or none (``compactor=False``)."""
+        if self._compactor is None or self._compactor is True:
+            self._compactor = ctx.default_compactor(self)
+        return self._compactor or None
+
+    @compactor.setter
+    def compactor(self, value: CompactFn | bool | None) -> None:
+        self._compactor = value
+
+    @property
+    def free_models(self) -> Any:
+        """The free-models store behind ``"auto"`` (made on first use; None if not installed)."""
+        if self._free_models is None:
+            try:
+                from ..free_models import FreeModelsStore
+            except ImportError:  # pragma: no cover - ships with the engine
+                return None
+            self._free_models = FreeModelsStore()
+        return self._free_models
+
+    def describe_model(self, model_id: str) -> tuple[str, str | None]:
+        """``(canonical id, wire kind)`` for a model id (``gemini/x`` -> ``("google/x", "gemini")``);
+        the id as given and None when no provider by that name is known."""
+        try:
+            provider, model = self.registry.parse(model_id)
+            return f"{provider}/{model}", self.registry.spec(provider).wire_kind
+        except UsageError:
+            return model_id, None
+
+    def candidate_ids(self, model: str | Sequence[str], *, needs_tools: bool = False) -> list[str]:
+        """The model ids a call to ``model`` would try, in order, before any is screened out."""
+        return [c.model_id for c in plan(model, needs_tools=needs_tools, registry=self.registry,
+                                         free_models=self.free_models, catalog=self.catalog)]
+
+    async def chat(
+        self,
+        model: str | Sequence[str],
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        **options: Any,
+    ) -> ChatResponse:
+        """Answer from the first candidate that can; ``options``: tool_choice, max_tokens,
+        temperature, reasoning, response_schema, stop, extra. Raises ``AllModelsFailedError``.
+
+            resp = await router.chat("auto", [Message.user("2+2?")], max_tokens=50)
+        """
+        call = Call(template(messages, tools, options, stream=False), streaming=False)
+        async for _ in self._run(model, call):  # a plain call yields no events; it only records
+            pass
+        assert call.response is not None
+        return call.response
+
+    def stream(
+        self,
+        model: str | Sequence[str],
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        **options: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream from the first candidate that can: ``status`` events for each hop, then the content
+        and ``done``. A failure after content raises ``StreamInterruptedError`` with the partial answer.
+
+            async for event in router.stream("auto", msgs): print(event.type, event.text)
+        """
+        return self._run(model, Call(template(messages, tools, options, stream=True), streaming=True))
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Models of every configured provider that answers (the others are left out)."""
+        clients = [self.registry.client(name) for name in self.registry.providers()]
+        found = await asyncio.gather(*(c.list_models() for c in clients), return_exceptions=True)
+        return [m for result in found if isinstance(result, list) for m in result]
+
+    async def aclose(self) -> None:
+        """Write pending health news and close every client."""
+        await self.health.aclose()
+        await self.registry.aclose()
+
+    # --- one call ---------------------------------------------------------------------------------
+
+    async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
+        await self.health.refresh()
+        free = self.free_models if isinstance(model, str) and model.strip().lower() == "auto" else None
+        candidates = plan(model, needs_tools=bool(call.request.tools), registry=self.registry, free_models=free, catalog=self.catalog)
+        compacted = False
+        while True:
+            for index, cand in enumerate(candidates):
+                async for event in self._candidate(cand, call, candidates[index + 1 :]):
+                    yield event
+                if call.response is not None:
+                    return
+            best = ctx.squeezed_best(call.state)
+            if best is None or compacted or (compactor := self.compactor) is None:
+                break
+            compacted = True
+            before = call.state.messages
+            async for event in ctx.compact_history(compactor, best, call):
+                yield event
+            if call.state.messages is before:
+                break
+            candidates = [best]
+        raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+
+    async def _candidate(self, cand: Candidate, call: Call, rest: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
+        policy, state = self.policy, call.state
+        if self.health.doc.providers:
+            await self._forget_stale_disable(cand.provider)
+        ollama = None
+        if self.registry.spec(cand.provider).family == "ollama":
+            if cand.free_entry and ctx.unpulled(cand, self.catalog):
+                detail = f"skipped: not pulled on this server; run `ollama pull {cand.model}`"
+                note = hop(call, cand, "not_found", None, 0.0, detail)
+                if call.streaming:
+                    yield note
+                return
+            # Screened against the num_ctx it will run with: Ollama cuts a longer prompt silently.
+            ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
+            if ollama.record and ollama.num_ctx:
+                await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx)
+        skipped = self._screen(cand, state, probe=True)
+        if skipped is not None:
+            if skipped[0] == "context_overflow" and state.window(cand):
+                state.too_small.append(cand)
+            note = hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
+            if call.streaming:
+                yield note
+            return
+        settings = self.registry.settings(cand.provider)
+        spec = settings.spec
+        keys = self.registry.keys(cand.provider)
+        tries = Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
+                       prompt_mode=bool(state.tools) and cand.supports_tools is False)
+        rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
+                            free_suffix=spec.free_suffix, credits=settings.credits)
+        while True:
+            waited = 0.0
+            if rules:
+                wait = self.limiter.reserve(rules, policy.clock(), policy.limit_wait_cap_s)
+                if wait > policy.limit_wait_cap_s:
+                    self.health.release(cand.provider)
+                    note = hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
+                    if call.streaming:
+                        yield note
+                    return
+                if wait > 0:
+                    if call.streaming:
+                        yield status_event(f"{cand.model_id}: waiting {wait:.1f}s for the client-side request limit")
+                    await policy.sleep(wait)
+                    waited += wait
+            if spec.jitter[1] > 0:
+                # OpenRouter asks clients to spread requests; 100-400 ms before each one.
+                pause = policy.random.uniform(*spec.jitter)
+                await policy.sleep(pause)
+                waited += pause
+            request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None)
+            client = self.registry.client(cand.provider, tries.key)
+            partial = Partial()
+            # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
+            held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
+            try:
+                if call.streaming:
+                    response = None
+                    events = self._stream(client, request, tries.prompt_mode, state)
+                    try:
+                        async for event in events:
+                            if event.type == "done":
+                                response = event.response
+                            elif held is not None:
+                                held.append(event)
+                            else:
+                                partial.add(event)
+                                yield event
+                    finally:
+                        await aclose(events)
+                    if response is None:
+                        raise TransientError("stream ended without a done event", provider=cand.provider, model=cand.model)
+                else:
+                    response = await client.chat(request)
+                    if tries.prompt_mode:
+                        response = _prompt_mode.parse_reply(response, state.tools)
+                if not partial.started and is_empty(response):
+                    raise TransientError("empty completion", provider=cand.provider, model=cand.model)
+                if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
+                    raise cut
+            except LLMError as err:
+                opened = await self._count(cand.provider, err)
+                if partial.started:
+                    hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
+                    raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
+                action = self._decide(err, cand, tries, request, rest, state, opened)
+                wait = action.wait_s if action.kind == "retry" else 0.0
+                note = hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
+                if call.streaming:
+                    yield note
+                if not await self._apply(action, err, cand, tries, state):
+                    return
+            else:
+                for event in held or ():
+                    yield event
+                await self._answered(call, cand, tries, request, response, waited,
+                                    lambda more: self._send_more(cand, client, request, rules, more))
+                if call.streaming:
+                    yield StreamEvent(type="done", response=call.response)
+                return
+
+    async def _answered(
+        self, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse, waited: float,
+        send: Callable[[list[Message]], Awaitable[ChatResponse]],
+    ) -> None:
+        """Record the answer (continued first when the model's own output limit cut it mid-answer)."""
+        await self.health.succeeded(cand.provider)
+        notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
+        policy = self.policy
+        # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
+        # text is already out.
+        cut = response.finish_reason == "length" and call.request.max_tokens is None
+        if cut and not call.streaming and policy.continue_on_length:
+            budget = ctx.continuation_budget(cand, call.state, response)
+            response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
+                                                    budget=budget, model_id=cand.model_id)
+            notes.append(note)
+        call.attempts.append(Attempt(
+            provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail="; ".join(n for n in notes if n),
+            input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
+        ))
+        response.attempts = list(call.attempts)
+        call.response = response
+
+    async def _send_more(
+        self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
+    ) -> ChatResponse:
+        """One more request to the model that just answered (a continuation), within its request limits."""
+        if rules:
+            wait = self.limiter.reserve(rules, self.policy.clock(), self.policy.limit_wait_cap_s)
+            if wait > self.policy.limit_wait_cap_s:
+                raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
+            await self.policy.sleep(wait)
+        return await client.chat(request.model_copy(update={"messages": messages}))
+
+    def _decide(
+        self, err: LLMError, cand: Candidate, tries: Tries, request: ChatRequest, rest: Sequence[Candidate],
+        state: RunState, opened: bool,
+    ) -> Action:
+        now = self.policy.clock()
+        tries.first_failure = now if tries.first_failure is None else tries.first_failure
+        tries.tries += err.kind == "transient"
+        tries.rate_tries += err.kind == "rate_limit"
+        situation = Situation(
+            tries=tries.tries, rate_tries=tries.rate_tries, elapsed_s=now - tries.first_failure,
+            keys_left=tries.fresh_keys, has_next=any(self._screen(c, state, probe=False) is None for c in rest),
+            tool_choice_sent=request.tool_choice is not None, tools_sent=bool(request.tools),
+            prompt_mode=tries.prompt_mode, slow_unhinted=self.registry.spec(cand.provider).jitter[1] > 0,
+            local=self.registry.spec(cand.provider).local,
+        )
+        action = decide(err, situation, self.policy)
+        if action.kind == "retry" and (opened or self.health.breaker_state(cand.provider, now) == "open"):
+            return Action("next", detail="circuit opened" if opened else "circuit open")
+        return action
+
+    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: Tries, state: RunState) -> bool:
+        """Carry out ``action``; True to send to this candidate again, False to leave it."""
+        if action.kind == "retry":
+            await self.policy.sleep(action.wait_s)
+        elif action.kind == "drop_tool_choice":
+            tries.drop_choice = True
+        elif action.kind == "prompt_tools" and _prompt_mode.available():
+            tries.prompt_mode = True
+        elif action.kind == "rotate_key":
+            tries.key_i = self._key_index[cand.provider] = (tries.key_i + 1) % len(tries.keys)
+            tries.fresh_keys -= 1
+        else:
+            await self._give_up(action, err, cand, state)
+            return False
+        return True
+
+    # --- pieces -----------------------------------------------------------------------------------
+
+    def _screen(self, cand: Candidate, state: RunState, *, probe: bool) -> tuple[str, str] | None:
+        return screen(cand, state, registry=self.registry, health=self.health,
+                      allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe)
+
+    def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
+        events = client.stream(request)
+        return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events
+
+    async def _count(self, provider: str, err: LLMError) -> bool:
+        """Feed the breaker: only transient and rate-limit failures count. True when it opened."""
+        if err.kind in _COUNTED and not getattr(err, "never_passes", False):
+            return await self.health.failed(provider)
+        self.health.release(provider)
+        return False
+
+    async def _give_up(self, action: Action, err: LLMError, cand: Candidate, state: RunState) -> None:
+        """Leave this candidate, first recording what the next calls should know."""
+        if action.kind == "cool_down":
+            key = cand.provider if action.scope == "provider" else cand.model_id
+            await self.health.cool_down(key, action.wait_s, f"{err.kind}: {err.message[:120]}")
+        elif action.kind == "disable":
+            await self.health.disable(cand.provider, kind=err.kind, detail=err.message, key_hash=self._key_hash(cand.provider))
+        elif action.kind == "bigger_window":
+            await self._learn_window(cand, err, state)
+        elif err.kind == "tools_unsupported":
+            state.no_tools.add(cand.model_id)
+
+    async def _learn_window(self, cand: Candidate, err: LLMError, state: RunState) -> None:
+        window = getattr(err, "context_window", None)
+        state.overflow(cand, window, getattr(err, "prompt_tokens", None))
+        if window:
+            await ctx.remember_window(self.catalog, cand.model_id, window)
+
+    async def _forget_stale_disable(self, provider: str) -> None:
+        entry = self.health.doc.providers.get(provider)
+        if entry is not None and entry.disabled is not None and entry.disabled.key_hash != self._key_hash(provider):
+            await self.health.enable(provider)
+
+    def _key_hash(self, provider: str) -> str:
+        found = self._key_hashes.get(provider)
+        if found is None:
+            found = self._key_hashes[provider] = key_hash(self.registry.keys(provider))
+        return found

@@ -1,0 +1,96 @@
+"""One router call's records: the request template, what the call learned and every hop it made
+(``Call``), how one candidate is being tried (``Tries``), and the request each try sends.
+
+    call = Call(template(messages, tools, {"max_tokens": 50}, stream=False), streaming=False)
+    event = hop(call, cand, "rate_limit", 429, 1.0, "HTTP 429 slow down; retrying in 1.0s")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import UsageError
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, StreamEvent, ToolSpec
+from . import _prompt_mode
+from ._candidates import Candidate, RunState
+
+__all__ = ["OPTIONS", "Call", "Tries", "template", "hop", "build_request"]
+
+OPTIONS = frozenset({"tool_choice", "max_tokens", "temperature", "reasoning", "response_schema", "stop", "extra"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One router call: the request (the first candidate fills in its model), what was learned, every hop."""
+
+    request: ChatRequest
+    streaming: bool
+    state: RunState = field(init=False)
+    attempts: list[Attempt] = field(default_factory=list)
+    response: ChatResponse | None = None
+
+    def __post_init__(self) -> None:
+        self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)
+
+
+@dataclass(slots=True)
+class Tries:
+    """How one candidate is being tried: its keys, failure counts, and what earlier failures switched."""
+
+    keys: list[str]
+    key_i: int
+    prompt_mode: bool = False
+    drop_choice: bool = False
+    tries: int = 0
+    rate_tries: int = 0
+    first_failure: float | None = None
+    fresh_keys: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fresh_keys = max(len(self.keys) - 1, 0)
+
+    @property
+    def key(self) -> str | None:
+        return self.keys[self.key_i] if self.keys else None
+
+
+def template(messages: Sequence[Message], tools: Sequence[ToolSpec], options: dict[str, Any], *, stream: bool) -> ChatRequest:
+    """The request every candidate gets (with its own model name); bad options are the caller's mistake."""
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise UsageError(f"unknown router option(s) {sorted(unknown)}; use {', '.join(sorted(OPTIONS))}")
+    try:
+        return ChatRequest(model="", messages=list(messages), tools=list(tools), stream=stream, **options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"bad router call: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def hop(call: Call, cand: Candidate, kind: str, status: int | None, wait: float, detail: str) -> StreamEvent:
+    """Record a hop that did not answer; returns its ``status`` event (streams yield it)."""
+    attempt = Attempt(provider=cand.provider, model=cand.model, kind=kind, status=status, wait_s=round(wait, 3), detail=detail)
+    call.attempts.append(attempt)
+    return StreamEvent(type="status", text=f"{cand.model_id}: {kind} - {detail}", attempt=attempt)
+
+
+def build_request(call: Call, cand: Candidate, tries: Tries, num_ctx: int | None = None) -> ChatRequest:
+    """What this try sends: the template with ``cand``'s model name, tools in the prompt or without
+    ``tool_choice`` when earlier failures asked for it, and Ollama's ``num_ctx`` when given."""
+    request = call.request
+    if not request.model:
+        # The first candidate takes the template itself (no copy on the hot path).
+        request.model = cand.model
+    if request.model == cand.model and not tries.prompt_mode and not tries.drop_choice and num_ctx is None:
+        return request
+    if tries.prompt_mode:
+        request = _prompt_mode.prompt_request(request)
+    changes: dict[str, Any] = {"model": cand.model}
+    if tries.drop_choice:
+        changes["tool_choice"] = None
+    if num_ctx is not None:
+        changes["extra"] = {**request.extra, "num_ctx": num_ctx}
+    return request.model_copy(update=changes)

@@ -1,0 +1,221 @@
+"""Which models a router call may use, and why one is passed over.
+
+``plan`` turns the caller's ``model`` (an id, a list of ids, or ``"auto"``) into ``Candidate`` rows
+with what is known about each (window, tool support) from the free-model entry or the catalog cache.
+``screen`` says why a candidate cannot help right now, as an error kind and a detail for the
+``Attempt``; it only reads memory (registry, cached health), never the network or the disk.
+
+    for cand in plan("auto", needs_tools=True, registry=reg, free_models=store, catalog=None): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..messages import Message, ToolSpec
+from ..registry import LLMRegistry
+from .health import HealthStore
+
+__all__ = ["Candidate", "RunState", "plan", "screen", "DEFAULT_CHAIN", "LEARNED_SOURCE"]
+
+# "auto" before the free-models store exists: the embedded local model.
+DEFAULT_CHAIN = ("llama/smollm2",)
+# How ``ModelCatalog.sources`` marks a window learned at run time ("learned from a context overflow error").
+LEARNED_SOURCE = "learned"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One model the call may use: ``provider/model`` and what is known about it (None: unknown)."""
+
+    model_id: str
+    provider: str
+    model: str
+    window: int | None = None
+    supports_tools: bool | None = None
+    # From the free-models list (``"auto"``): passing it over costs nothing but a step down the chain.
+    free_entry: bool = False
+
+
+@dataclass(slots=True)
+class RunState:
+    """What one router call has learned so far (shared by every candidate it tries)."""
+
+    messages: list[Message]
+    tools: list[ToolSpec]
+    max_tokens: int | None
+    estimate: int | None = None
+    bound: int | None = None
+    # After a context overflow only windows of at least this size are worth a try.
+    min_window: int = 0
+    overflowed: list[Candidate] = field(default_factory=list)
+    # Skipped because the prompt would not fit: what a compacted history could still use.
+    too_small: list[Candidate] = field(default_factory=list)
+    no_tools: set[str] = field(default_factory=set)
+    learned: dict[str, int] = field(default_factory=dict)
+
+    def tokens(self, model_id: str) -> int:
+        """The prompt's estimated size (computed once per call)."""
+        if self.estimate is None:
+            self.estimate = _estimate(self.messages, self.tools, model_id)
+        return self.estimate
+
+    def upper_bound(self) -> int:
+        """A cheap ceiling on the prompt's tokens (a token is at least one character, plus framing),
+        so a roomy window needs no real estimate."""
+        if self.bound is None:
+            chars = sum(len(m.content) + 16 + sum(len(c.name) + 64 for c in m.tool_calls) for m in self.messages)
+            chars += sum(len(orjson.dumps(t.parameters)) + len(t.name) + len(t.description) + 16 for t in self.tools)
+            self.bound = chars + 16
+        return self.bound
+
+    def reset_messages(self, messages: list[Message]) -> None:
+        self.messages = messages
+        self.estimate = self.bound = None
+        self.min_window = 0
+        self.overflowed = []
+        self.too_small = []
+
+    def window(self, cand: Candidate) -> int | None:
+        """The best known window of ``cand``: learned during this call, else listed."""
+        return self.learned.get(cand.model_id) or cand.window
+
+    def overflow(self, cand: Candidate, window: int | None, prompt_tokens: int | None) -> None:
+        """``cand`` said the prompt does not fit (stating its window and the prompt's size, if it did)."""
+        if window:
+            self.learned[cand.model_id] = window
+        window = window or self.window(cand) or 0
+        prompt = prompt_tokens or self.tokens(cand.model_id)
+        # Never resend this prompt to the same or a smaller window.
+        self.min_window = max(self.min_window, prompt + (self.max_tokens or 0), window + 1)
+        self.overflowed.append(cand)
+
+    def budget(self, cand: Candidate) -> int:
+        """How many tokens a compacted history may take to fit ``cand``."""
+        window = self.window(cand)
+        if not window:
+            return max(self.tokens(cand.model_id) // 2, 1)
+        # 10% headroom: the estimate is not the model's own tokenizer.
+        return max(int(window * 0.9) - (self.max_tokens or 0), window // 4)
+
+
+def plan(
+    model: str | Sequence[str],
+    *,
+    needs_tools: bool,
+    registry: LLMRegistry,
+    free_models: Any,
+    catalog: Any,
+) -> list[Candidate]:
+    """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain)."""
+    if isinstance(model, str) and model.strip().lower() == "auto":
+        entries = _auto_chain(free_models, needs_tools, registry)
+        return [_candidate(e, registry, catalog) for e in entries]
+    ids = [model] if isinstance(model, str) else list(model)
+    return [_candidate(i, registry, catalog) for i in ids]
+
+
+def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> list[Any]:
+    if free_models is None:
+        return list(DEFAULT_CHAIN)
+    chain = _usable(free_models.fallback_chain(tools=needs_tools), registry)
+    if not chain and needs_tools:
+        # No tool-capable free model: the plain chain still works through prompt-guided tools.
+        chain = _usable(free_models.fallback_chain(tools=False), registry)
+    return chain or list(DEFAULT_CHAIN)
+
+
+def _usable(entries: Sequence[Any], registry: LLMRegistry) -> list[Any]:
+    # Entries of providers without a key are left out quietly: "auto" should not list every
+    # provider the user never signed up for as a failed attempt.
+    return [e for e in entries if registry.configured(e.id.partition("/")[0])]
+
+
+def _candidate(entry: Any, registry: LLMRegistry, catalog: Any) -> Candidate:
+    raw_id = entry if isinstance(entry, str) else entry.id
+    provider, model = registry.parse(raw_id)
+    model_id = raw_id if raw_id.startswith(provider + "/") else f"{provider}/{model}"
+    window = None if isinstance(entry, str) else entry.context_window
+    tools = None if isinstance(entry, str) else entry.supports_tools
+    get = getattr(catalog, "get", None)
+    info = get(model_id) if get is not None else None
+    if info is not None:
+        if not window or (info.context_window and info.context_window != window and _learned(catalog, model_id)):
+            window = info.context_window or window
+        tools = tools if tools is not None else info.supports_tools
+    return Candidate(model_id, provider, model, window, tools, free_entry=not isinstance(entry, str))
+
+
+def _learned(catalog: Any, model_id: str) -> bool:
+    # A window a provider stated in an overflow error (or the num_ctx the router runs Ollama with)
+    # is what the server really has; a free-models entry only says what the model was trained for.
+    sources = getattr(catalog, "sources", None)
+    return sources is not None and sources(model_id).get("context_window", "").startswith(LEARNED_SOURCE)
+
+
+def screen(
+    cand: Candidate,
+    state: RunState,
+    *,
+    registry: LLMRegistry,
+    health: HealthStore,
+    allow_prompt_tools: bool,
+    now: float,
+    probe: bool = True,
+) -> tuple[str, str] | None:
+    """Why ``cand`` is passed over now, as ``(error kind, detail)``; None when it may be tried.
+    Checked last, the circuit breaker reserves the half-open probe for this caller (``probe``;
+    without it a half-open circuit just counts as usable)."""
+    if not registry.configured(cand.provider):
+        return "auth", f"no API key for {cand.provider}"
+    if registry.settings(cand.provider).disabled:
+        return "auth", f"{cand.provider} is disabled in the config file"
+    entry = health.doc.providers.get(cand.provider)
+    if entry is not None and entry.disabled is not None:
+        return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
+    if health.doc.cooldowns:
+        for key in (cand.provider, cand.model_id):
+            cooling = health.cooldown(key, now)
+            if cooling is not None:
+                return "rate_limit", f"{key} cooling down for {cooling.until - now:.0f}s more ({cooling.detail})"
+    if state.tools and (cand.model_id in state.no_tools or (cand.supports_tools is False and not allow_prompt_tools)):
+        return "tools_unsupported", "model cannot call tools"
+    reason = _window_reason(cand, state)
+    if reason is not None:
+        return "context_overflow", reason
+    if not health.admit(cand.provider, now) if probe else health.breaker_state(cand.provider, now) == "open":
+        return "transient", f"{cand.provider} circuit open after repeated failures"
+    return None
+
+
+def _window_reason(cand: Candidate, state: RunState) -> str | None:
+    window = state.window(cand)
+    if state.min_window:
+        if any(c.model_id == cand.model_id for c in state.overflowed):
+            return "the prompt already overflowed this model"
+        if window is None:
+            return f"window unknown; the prompt needs {state.min_window} tokens"
+        if window < state.min_window:
+            return f"window {window} < {state.min_window} tokens needed"
+        return None
+    if window is None:
+        return None
+    reply = state.max_tokens or 0
+    if window >= state.upper_bound() + reply:
+        return None
+    need = state.tokens(cand.model_id) + reply
+    if window < need:
+        return f"window {window} < ~{need} tokens (prompt + max_tokens)"
+    return None
+
+
+def _estimate(messages: Sequence[Message], tools: Sequence[ToolSpec], model_id: str) -> int:
+    try:
+        from ..context.tokens import estimate_tokens
+    except ImportError:  # pragma: no cover - tokens ships with the engine
+        return sum(len(m.content) for m in messages) // 3
+    return estimate_tokens(messages, tools, model_id=model_id)

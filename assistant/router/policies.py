@@ -1,0 +1,260 @@
+"""Retry, backoff, cooldown and breaker policies: tiny objects, pure functions of an attempt's state.
+
+Clock, sleep and randomness are injected through ``RouterPolicy`` so tests run on a fake clock. The
+loop that uses these lives in ``assistant/router.py``; ``decide`` turns one failed attempt into the
+router's next ``Action`` and is a pure function too.
+
+    policy = RouterPolicy(retry=stop_after_attempt(4) | stop_after_delay(30))
+    router = Router(policy=policy)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import LLMError, RateLimitError
+
+__all__ = [
+    "RetryState",
+    "Stop",
+    "stop_after_attempt",
+    "stop_after_delay",
+    "WaitExponentialJitter",
+    "WaitSchedule",
+    "Breaker",
+    "BreakerState",
+    "Action",
+    "Situation",
+    "RouterPolicy",
+    "decide",
+    "names_tool_choice",
+]
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """What a policy may look at: how often this candidate failed this way, and since when."""
+
+    tries: int
+    elapsed_s: float = 0.0
+
+
+class Stop:
+    """``stop(state) -> bool``; ``a | b`` stops when either does (tenacity style)."""
+
+    def __call__(self, state: RetryState) -> bool:
+        raise NotImplementedError
+
+    def __or__(self, other: Stop) -> Stop:
+        return _StopAny((self, other))
+
+
+@dataclass(frozen=True, slots=True)
+class _StopAny(Stop):
+    parts: tuple[Stop, ...]
+
+    def __call__(self, state: RetryState) -> bool:
+        return any(part(state) for part in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class stop_after_attempt(Stop):  # noqa: N801 - reads like tenacity's
+    """Stop once ``attempts`` sends failed (``stop_after_attempt(3)`` = two retries)."""
+
+    attempts: int
+
+    def __call__(self, state: RetryState) -> bool:
+        return state.tries >= self.attempts
+
+
+@dataclass(frozen=True, slots=True)
+class stop_after_delay(Stop):  # noqa: N801
+    """Stop once ``seconds`` passed since the first failure on this candidate."""
+
+    seconds: float
+
+    def __call__(self, state: RetryState) -> bool:
+        return state.elapsed_s >= self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class WaitExponentialJitter:
+    """Full jitter: uniform in ``[0, min(cap, base * factor ** (tries - 1))]`` (AWS backoff article).
+
+        WaitExponentialJitter()(RetryState(tries=2), random.Random(0))  # somewhere in [0, 1.0]
+    """
+
+    base: float = 0.5
+    factor: float = 2.0
+    cap: float = 10.0
+
+    def __call__(self, state: RetryState, rng: _random.Random) -> float:
+        ceiling = min(self.cap, self.base * self.factor ** max(state.tries - 1, 0))
+        return rng.uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitSchedule:
+    """Fixed steps plus jitter, the last step repeating: OpenRouter's unhinted 429s (10 s, 30 s, 60 s)."""
+
+    steps: tuple[float, ...] = (10.0, 30.0, 60.0)
+    jitter: tuple[float, float] = (0.0, 1.0)
+
+    def __call__(self, state: RetryState, rng: _random.Random) -> float:
+        step = self.steps[min(max(state.tries - 1, 0), len(self.steps) - 1)]
+        return step + rng.uniform(*self.jitter)
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """Per-provider circuit: open after ``threshold`` counted failures within ``window_s``; after
+    ``reset_s`` it is half-open and one probe decides."""
+
+    threshold: int = 5
+    window_s: float = 60.0
+    reset_s: float = 60.0
+
+    def recent(self, failures: Sequence[float], now: float) -> list[float]:
+        return [t for t in failures if t > now - self.window_s]
+
+    def trips(self, failures: Sequence[float], now: float) -> bool:
+        return len(self.recent(failures, now)) >= self.threshold
+
+    def state(self, opened_at: float | None, now: float) -> BreakerState:
+        if opened_at is None:
+            return "closed"
+        return "half_open" if now >= opened_at + self.reset_s else "open"
+
+
+ActionKind = Literal["retry", "drop_tool_choice", "prompt_tools", "rotate_key", "cool_down", "disable", "bigger_window", "next"]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What the router does after a failed attempt; ``wait_s`` is a sleep (retry) or a cooldown."""
+
+    kind: ActionKind
+    wait_s: float = 0.0
+    detail: str = ""
+    # What a cooldown covers: the whole provider, or only this model (an upstream's free pool).
+    scope: Literal["provider", "model"] = "provider"
+
+
+def _sleep(seconds: float) -> Awaitable[None]:
+    return asyncio.sleep(seconds)
+
+
+@dataclass(slots=True)
+class RouterPolicy:
+    """Every knob the router has, with its clock, sleep and randomness.
+
+        RouterPolicy(clock=fake.time, sleep=fake.sleep, random=random.Random(7))
+    """
+
+    # transient: two retries with full-jitter backoff, then the next candidate.
+    retry: Stop = field(default_factory=lambda: stop_after_attempt(3))
+    backoff: WaitExponentialJitter = field(default_factory=WaitExponentialJitter)
+    # rate limits on the same candidate: hints up to ``hint_cap_s`` are honoured this many times.
+    rate_retry: Stop = field(default_factory=lambda: stop_after_attempt(3))
+    hint_cap_s: float = 60.0
+    # 429s without a hint from providers that ask clients to spread requests (spec.jitter).
+    unhinted_slow: WaitSchedule = field(default_factory=WaitSchedule)
+    breaker: Breaker = field(default_factory=Breaker)
+    # Longest client-side RPM/RPD delay to sit out; a longer one skips the candidate.
+    limit_wait_cap_s: float = 60.0
+    allow_prompt_tools: bool = True
+    # A plain (not streamed) answer cut by the model's default output limit is continued, this many
+    # more calls at most; a caller who set max_tokens gets the cut answer as asked.
+    continue_on_length: bool = True
+    continue_rounds: int = 2
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = _sleep
+    random: _random.Random = field(default_factory=_random.Random)
+
+
+@dataclass(frozen=True, slots=True)
+class Situation:
+    """Everything ``decide`` needs besides the error itself."""
+
+    tries: int = 1
+    rate_tries: int = 1
+    elapsed_s: float = 0.0
+    keys_left: int = 0
+    has_next: bool = False
+    tool_choice_sent: bool = False
+    tools_sent: bool = False
+    prompt_mode: bool = False
+    slow_unhinted: bool = False
+    local: bool = False
+
+
+def names_tool_choice(err: LLMError) -> bool:
+    """True for the 400/404 answers that reject ``tool_choice`` itself, e.g. OpenRouter's 404
+    "No endpoints found that support the provided 'tool_choice' value" and vLLM's 400
+    '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'."""
+    if err.status not in (400, 404):
+        return False
+    text = f"{err.message} {err.body}".lower()
+    return "tool_choice" in text or "tool choice" in text
+
+
+def decide(err: LLMError, s: Situation, policy: RouterPolicy) -> Action:
+    """The router's next move after ``err`` on one candidate. Pure: randomness comes from ``policy``.
+
+        decide(err, Situation(tries=1, has_next=True), RouterPolicy()).kind  # "retry", "next", ...
+    """
+    if s.tool_choice_sent and names_tool_choice(err):
+        return Action("drop_tool_choice", detail="retrying without tool_choice")
+    kind = err.kind
+    if kind == "tools_unsupported":
+        if s.tools_sent and not s.prompt_mode and policy.allow_prompt_tools:
+            return Action("prompt_tools", detail="retrying with tools described in the prompt")
+        return Action("next", detail="model cannot call tools")
+    if kind == "rate_limit":
+        return _decide_rate_limit(err, s, policy)
+    if kind == "transient":
+        if s.local and err.code == "connect_failed":
+            # A local server that refuses connections is not running; backing off will not start it.
+            return Action("next", detail="local server not running")
+        state = RetryState(tries=s.tries, elapsed_s=s.elapsed_s)
+        if policy.retry(state):
+            return Action("next", detail=f"gave up after {s.tries} tries")
+        wait = policy.backoff(state, policy.random)
+        return Action("retry", wait_s=wait, detail=f"retrying in {wait:.1f}s")
+    if kind in ("billing", "auth"):
+        if s.keys_left:
+            return Action("rotate_key", detail="trying the next API key")
+        return Action("disable", detail=f"provider disabled until its key changes ({kind})")
+    if kind == "context_overflow":
+        return Action("bigger_window", detail="prompt does not fit this window")
+    return Action("next")
+
+
+def _decide_rate_limit(err: LLMError, s: Situation, policy: RouterPolicy) -> Action:
+    if isinstance(err, RateLimitError) and err.never_passes:
+        # Groq 413 "Request too large ... tokens per minute": waiting never makes this request fit.
+        return Action("next", detail="request too large for this tier")
+    if s.keys_left:
+        return Action("rotate_key", detail="trying the next API key")
+    hint = err.retry_after
+    state = RetryState(tries=s.rate_tries, elapsed_s=s.elapsed_s)
+    if hint is None:
+        wait = (policy.unhinted_slow if s.slow_unhinted else policy.backoff)(state, policy.random)
+    else:
+        wait = max(hint, 0.0)
+    if wait > policy.hint_cap_s:
+        return Action("cool_down", wait_s=wait, detail=f"cooling down for {wait:.0f}s")
+    if policy.rate_retry(state):
+        return Action("cool_down", wait_s=wait, detail=f"gave up after {s.rate_tries} tries; cooling down for {wait:.0f}s")
+    if s.has_next and hint is None and s.slow_unhinted:
+        # OpenRouter's unhinted 429 on a :free model is usually that model's upstream pool being
+        # full; the next candidate beats a 10-60 s wait, and other models of the provider stay usable.
+        return Action("cool_down", wait_s=wait, detail=f"model cooling down for {wait:.0f}s", scope="model")
+    return Action("retry", wait_s=wait, detail=f"retrying in {wait:.1f}s")
