@@ -23,7 +23,7 @@ AgentEventType = Literal[
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 class ToolResult(_Record):

@@ -65,7 +65,7 @@ class ChatEvent(BaseModel):
     - ``reply``: the answer (``text``) and the whole run (``result``)
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", arbitrary_types_allowed=True)
 
     type: Literal["greeting", "interim", "summary", "agent", "reply"]
     text: str | None = None

@@ -49,7 +49,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class _Rec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     at: float = Field(default_factory=time.time)
 

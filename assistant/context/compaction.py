@@ -81,7 +81,7 @@ _FLOOR_TOOL_RESULT_TOKENS = 48
 class CompactionStep(BaseModel):
     """One rule that fired: what it did, to how many messages, and the prompt size before and after."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     kind: StepKind
     detail: str
@@ -97,7 +97,7 @@ class CompactionStep(BaseModel):
 class CompactionResult(BaseModel):
     """The compacted messages, the steps taken and the estimated prompt size before and after."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     messages: list[Message]
     steps: list[CompactionStep]

@@ -24,7 +24,9 @@ body parsing in ``_parse.py``, waits and token counts in ``_hints.py``, key reda
 This part imports only ``assistant.messages`` (and that only for type hints).
 """
 
-from ._classify import classify_error, declare_family
+from collections.abc import Mapping
+
+from ._dialects import declare_family
 from .hierarchy import (
     ERROR_KINDS,
     AllModelsFailedError,
@@ -44,6 +46,25 @@ from .hierarchy import (
     error_for_kind,
 )
 from .redact import redact_secrets as redact
+
+
+def classify_error(
+    provider: str,
+    status: int,
+    body: str | bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    now: float | None = None,
+) -> LLMError:
+    """Turn a provider's error answer into a typed ``LLMError``. Pure, no I/O, never raises.
+
+        err = classify_error("groq", 413, body, {"retry-after": "7"})
+    """
+    # The rule tables (and their regular expressions) load on the first error, not at import.
+    from ._classify import classify
+
+    return classify(provider, status, body, headers, now=now)
+
 
 for _cls in (LLMError, UsageError, *LLMError.__subclasses__(), *ContextOverflowError.__subclasses__()):
     _cls.__module__ = __name__  # tracebacks and reprs name the documented path

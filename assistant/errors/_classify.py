@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 
+from ._dialects import declared_family
 from ._hints import (
     parse_duration,
     reset_from_headers,
@@ -21,14 +22,14 @@ from ._parse import ErrorPayload, parse_error_body
 from ._rules import FAMILY_RULES, GENERIC_RULES, GENERIC_TYPE_KINDS, Family, Rule, status_kind
 from .hierarchy import ErrorKind, LLMError, UsageError, error_for_kind
 
-__all__ = ["classify_error", "declare_family"]
+__all__ = ["classify"]
 
 _MESSAGE_LIMIT = 1000
 _RETRY_KINDS = frozenset({"rate_limit", "transient"})
 _FAMILIES: tuple[Family, ...] = ("openai", "anthropic", "gemini", "ollama")
 
 
-def classify_error(
+def classify(
     provider: str,
     status: int,
     body: str | bytes,
@@ -38,7 +39,7 @@ def classify_error(
 ) -> LLMError:
     """The typed error for one error answer (HTTP status, body, headers). Pure: no I/O, never raises.
 
-        err = classify_error("groq", 413, body, {"retry-after": "7"})
+        err = classify("groq", 413, body, {"retry-after": "7"})
     """
     payload = parse_error_body(body)
     headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
@@ -118,18 +119,9 @@ def _rules_for(provider: str) -> tuple[tuple[Rule, ...], ...]:
     return (FAMILY_RULES[family], *others, GENERIC_RULES)
 
 
-_DECLARED: dict[str, Family] = {}
-
-
-def declare_family(provider: str, family: Family) -> None:
-    """Tell the classifier which wire family a provider name speaks (``providers.specs`` declares every row),
-    so that family's rules are tried first. Unknown names fall back to hints in the name."""
-    _DECLARED[provider.lower()] = family
-
-
 def _family(provider: str) -> Family:
     name = provider.lower()
-    declared = _DECLARED.get(name)
+    declared = declared_family(name)
     if declared is not None:
         return declared
     if any(hint in name for hint in ("gemini", "google", "vertex")):

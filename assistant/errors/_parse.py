@@ -33,7 +33,7 @@ _SAFETY_REASONS = frozenset({"safety", "prohibited_content", "blocklist", "spii"
 class ErrorLayer(BaseModel):
     """One error object: the outer answer, or an upstream answer a gateway wrapped inside it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     message: str = ""
     code: str | None = None
@@ -56,7 +56,7 @@ class ErrorLayer(BaseModel):
 class ErrorPayload(BaseModel):
     """Everything the rules look at, flattened over all layers (outer first)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str
     is_html: bool = False

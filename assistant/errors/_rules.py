@@ -24,7 +24,7 @@ Family = Literal["openai", "anthropic", "gemini", "ollama"]
 class Rule(BaseModel):
     """One declarative classification rule."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
 
     kind: ErrorKind
     codes: frozenset[str] = frozenset()

@@ -46,7 +46,7 @@ class FreeModel(BaseModel):
     """One entry. ``local`` defaults from the provider (llama, ollama, lmstudio, vllm); ``flash``
     defaults to true when the model name contains "flash". Lower ``priority`` runs earlier."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     id: StrictStr
     priority: StrictInt = 100

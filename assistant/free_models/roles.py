@@ -31,7 +31,7 @@ _DEFAULTS: dict[str, str] = {role: "auto" for role in ROLES}
 class RoleSetting(BaseModel):
     """Where a role's model came from: ``source`` is ``env:<VAR>``, ``config:<path>`` or ``default``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     role: str
     model: str

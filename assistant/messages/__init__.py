@@ -44,7 +44,7 @@ _set = object.__setattr__
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=False, validate_assignment=False)
 
 
 class ToolCall(_Record):

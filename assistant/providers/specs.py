@@ -23,7 +23,7 @@ ReasoningStyle = Literal["none", "openai", "openrouter", "groq", "llama", "deeps
 class ProviderSpec(BaseModel):
     """One provider. ``base_url`` is what the vendor's SDK takes (OpenAI shape: ends in its API prefix)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str
     family: Family

@@ -54,7 +54,7 @@ _TRUE = {"1", "true", "yes", "on"}
 class ProviderSettings(BaseModel):
     """One provider as the registry knows it: its spec row, an explicit base URL, client-side limits."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     spec: ProviderSpec
     base_url: str | None = None

@@ -43,7 +43,7 @@ _KEEP_FAILURES = 64
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
 
 class Disabled(_Record):
