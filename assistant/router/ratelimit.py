@@ -116,3 +116,7 @@ class RateLimiter:
         for rule in rules:
             self.health.note_request(rule.key, now + wait, keep_s=max(w.period_s for w in rule.windows))
         return wait
+
+    async def reserve_async(self, rules: Sequence[Rule], now: float, max_wait: float) -> float:
+        """``reserve`` for the router's loop (a shared backend answers over the network)."""
+        return self.reserve(rules, now, max_wait)
