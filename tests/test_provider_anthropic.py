@@ -303,6 +303,25 @@ async def test_tool_call_event_comes_when_its_block_stops(fake_server) -> None:
     assert events[-1].response is not None and events[-1].response.usage.output_tokens == 9
 
 
+async def test_message_delta_usage_is_cumulative_and_wins_over_message_start(fake_server) -> None:
+    final = {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+             "usage": {"input_tokens": 19, "output_tokens": 9, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2}}
+    server = _sse_server(fake_server, _sse(
+        _START, _block(0, type="text", text=""), _delta(0, type="text_delta", text="ok"), _end(0), final, _STOP))
+    events, _ = await _stream(server.url)
+    usage = events[-1].response.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.cache_write_tokens) == (19, 9, 4, 2)
+
+
+async def test_message_delta_without_input_counts_keeps_the_start_counts(fake_server) -> None:
+    zero_input = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 0, "output_tokens": 9}}
+    server = _sse_server(fake_server, _sse(
+        _START, _block(0, type="text", text=""), _delta(0, type="text_delta", text="ok"), _end(0), zero_input, _STOP))
+    events, _ = await _stream(server.url)
+    usage = events[-1].response.usage
+    assert (usage.input_tokens, usage.output_tokens) == (7, 9)
+
+
 async def test_stream_cut_before_message_stop_raises_with_the_partial_text(fake_server) -> None:
     server = _sse_server(fake_server, _sse(_START, _block(0, type="text", text=""), _delta(0, type="text_delta", text="Hel")))
     _, err = await _stream(server.url)

@@ -181,13 +181,19 @@ class AnthropicAssembler:
         raw = event.get("usage")
         if not isinstance(raw, Mapping):
             return []
-        # Input and cache counts come from message_start (the recordings' convention); output_tokens
-        # is cumulative, so the last message_delta wins.
+        # message_delta counts are cumulative and win over message_start: input grows while Anthropic runs
+        # server tools (702 at start, 1591 at the end in anthropic-stream-server-tool-then-tool-use), and
+        # cache counts may arrive late. A field the delta leaves out keeps its message_start value; counts
+        # never shrink, so a compatible server that sends 0 there does not erase the start's count.
         base = self.builder.usage
+        latest = _usage(raw)
         if base is None:
-            return [self.builder.set_usage(_usage(raw))]
-        output = int(raw.get("output_tokens", base.output_tokens) or 0)
-        return [self.builder.set_usage(base.model_copy(update={"output_tokens": output}))]
+            return [self.builder.set_usage(latest)]
+        merged = {
+            field: max(getattr(base, field), getattr(latest, field)) if key in raw else getattr(base, field)
+            for key, field in _USAGE_FIELDS
+        }
+        return [self.builder.set_usage(base.model_copy(update=merged))]
 
     def _is_schema_block(self, block: _Block) -> bool:
         return self._schema_answer and block.kind == "tool_use" and block.name == SCHEMA_TOOL
@@ -249,6 +255,14 @@ def stream_error(provider: str, payload: Any, model: str = "") -> LLMError:
     if model and not err.model:
         err.model = model
     return err
+
+
+_USAGE_FIELDS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_input_tokens", "cached_tokens"),
+    ("cache_creation_input_tokens", "cache_write_tokens"),
+)
 
 
 def _usage(raw: Mapping[str, Any]) -> Usage:
