@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aiohttp import web
 
@@ -146,6 +148,30 @@ async def test_stream_assembles_tool_calls_when_servers_repeat_the_name(fake_ser
     await client.aclose()
     assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == [("c1", "weather", {"city": "Oslo"})]
     assert response.finish_reason == "tool_calls"  # "stop" with calls means calls
+
+
+async def test_stream_with_several_choices_answers_with_choice_zero(fake_server) -> None:
+    def call(index: int, arguments: str, call_id: str | None = None) -> str:
+        fields = {"index": 0, "function": {"arguments": arguments}}
+        if call_id:
+            fields.update(id=call_id, function={"name": "weather", "arguments": arguments})
+        return json.dumps({"choices": [{"index": index, "delta": {"tool_calls": [fields]}}]})
+
+    body = _sse(
+        '{"choices":[{"index":0,"delta":{"content":"Par"}},{"index":1,"delta":{"content":"Lon"}}]}',
+        '{"choices":[{"index":1,"delta":{"content":"don"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"is"}}]}',
+        call(0, '{"city": ', "c0"), call(1, '{"city": "Rome"}', "c1"), call(0, '"Paris"}'),
+        '{"choices":[{"index":1,"delta":{},"finish_reason":"length"}]}',
+        '{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}',
+    )
+    server = fake_server(lambda r: web.Response(body=body, content_type="text/event-stream"))
+    client = create_client("vllm", base_url=server.url)
+    response = await collect(client.stream(ChatRequest(model="m", messages=[Message.user("x")], tools=[WEATHER])))
+    await client.aclose()
+    assert response.text == "Paris"
+    assert [(c.id, c.arguments) for c in response.tool_calls] == [("c0", {"city": "Paris"})]
+    assert response.finish_reason == "tool_calls"
 
 
 async def test_think_tags_at_the_start_become_reasoning_in_a_stream(fake_server) -> None:

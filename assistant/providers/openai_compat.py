@@ -219,6 +219,8 @@ class OpenAICompatClient(SpecClient):
         if chunk.get("model") and builder.model != chunk["model"]:
             builder.model = chunk["model"]
         for choice in chunk.get("choices") or ():
+            if not _is_answer_choice(choice):
+                continue
             delta = choice.get("delta") or choice.get("message") or {}
             for piece in _reasoning_of(delta):
                 events.extend(builder.add_reasoning(piece))
@@ -305,6 +307,12 @@ class _ToolCallAssembler:
                 )
             )
         return out
+
+
+def _is_answer_choice(choice: Any) -> bool:
+    # With ``n`` > 1 the choices of one stream arrive interleaved and only ``choices[].index`` keeps them
+    # apart; the answer is choice 0 (a server that leaves the index out sends one choice).
+    return isinstance(choice, dict) and (choice.get("index") or 0) == 0
 
 
 def _is_event_stream(content_type: str) -> bool:
