@@ -16,7 +16,7 @@ from assistant.messages import ChatRequest, Message, ToolCall, ToolSpec
 from assistant.providers import get_spec
 from assistant.providers._gemini_schema import to_gemini_schema
 from assistant.providers.base import collect
-from assistant.providers.gemini import GeminiClient, build_body
+from assistant.providers.gemini import FINISH_REASONS, GeminiClient, build_body
 
 WIRE = Path(__file__).parent / "fixtures" / "wire"
 KEY = "gemini-test-key-7f3a9c"
@@ -357,3 +357,27 @@ async def test_list_models_follows_pages_and_keeps_generative_models(fake_server
     assert [(m.id, m.context_window, m.max_output_tokens) for m in models] == [
         ("gemini-2.5-flash", 1048576, 65536), ("gemma-3-27b-it", 131072, 8192)]
     assert [m.supports_tools for m in models] == [True, False]
+
+
+# Candidate.FinishReason as documented by the Gemini API and by Vertex AI (which adds MODEL_ARMOR).
+_DOCUMENTED_FINISH_REASONS = (
+    "FINISH_REASON_UNSPECIFIED", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST",
+    "PROHIBITED_CONTENT", "SPII", "MALFORMED_FUNCTION_CALL", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_OTHER",
+    "NO_IMAGE", "IMAGE_RECITATION", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE",
+    "MALFORMED_RESPONSE", "MODEL_ARMOR",
+)
+_SAFETY_FINISH_REASONS = ("SAFETY", "RECITATION", "LANGUAGE", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "MODEL_ARMOR",
+                          "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION")
+
+
+def test_every_documented_finish_reason_has_a_mapping() -> None:
+    assert set(_DOCUMENTED_FINISH_REASONS) <= set(FINISH_REASONS)
+
+
+@pytest.mark.parametrize("reason", _SAFETY_FINISH_REASONS)
+async def test_a_safety_finish_reason_is_a_content_filter(fake_server, reason: str) -> None:
+    answer = {"candidates": [{"content": {"role": "model", "parts": [{"text": "par"}]}, "finishReason": reason}]}
+    server = fake_server(lambda r: _json(answer))
+    async with _client(server.url) as client:
+        response = await client.chat(_request([Message.user("hi")]))
+    assert (response.finish_reason, response.raw_finish_reason) == ("content_filter", reason)

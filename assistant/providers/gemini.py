@@ -36,6 +36,10 @@ from .base import ResponseBuilder, parse_arguments
 
 __all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]
 
+# Every documented Candidate.FinishReason: the Gemini API's (ai.google.dev/api/generate-content#FinishReason)
+# and Vertex AI's (aiplatform v1 Candidate.FinishReason, which adds MODEL_ARMOR). Each safety system's stop
+# (safety, recitation, blocklist, prohibited content, SPII, Model Armor, unsupported language, image safety)
+# is a content_filter.
 FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
     "FINISH_REASON_UNSPECIFIED": "stop",
@@ -49,6 +53,9 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "IMAGE_SAFETY": "content_filter",
     "IMAGE_PROHIBITED_CONTENT": "content_filter",
     "IMAGE_RECITATION": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+    "IMAGE_OTHER": "error",
+    "NO_IMAGE": "error",
     "MALFORMED_FUNCTION_CALL": "error",
     "UNEXPECTED_TOOL_CALL": "error",
     "TOO_MANY_TOOL_CALLS": "error",
