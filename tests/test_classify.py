@@ -28,6 +28,10 @@ from assistant.errors._hints import (
 
 FIXTURES = Path(__file__).parent / "fixtures" / "errors"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
+# Bodies set aside before the rules were written ("split": "heldout"): asserted only as aggregate rates, so a
+# rule is never written to make one of them pass. Every other body is asserted one by one.
+HELDOUT_FILES = [p for p in FIXTURE_FILES if json.loads(p.read_text(encoding="utf-8")).get("split") == "heldout"]
+ASSERTED_FILES = [p for p in FIXTURE_FILES if p not in HELDOUT_FILES]
 # The OpenRouter recording's X-RateLimit-Reset (1754667660000 ms) is one minute after this moment.
 NOW = 1754667600.0
 # A public URL, or a recording in a repository pinned to a commit ("owner/repo/path@sha (interaction N)").
@@ -46,12 +50,21 @@ def _classify(name: str) -> LLMError:
 # --- the recorded corpus --------------------------------------------------------------------------
 
 
-def test_corpus_holds_sixty_or_more_real_bodies_each_with_a_source() -> None:
-    assert len(FIXTURE_FILES) >= 60
+def test_corpus_holds_three_hundred_real_bodies_each_with_a_source() -> None:
+    assert len(FIXTURE_FILES) >= 300
     for path in FIXTURE_FILES:
         data = _load(path)
         assert SOURCE.match(data["source"]), path.name
         assert data["expected"]["kind"] in ERROR_KINDS, path.name
+        assert data.get("split", "train") in ("train", "heldout"), path.name
+
+
+def test_corpus_covers_fifty_providers_every_kind_and_sixty_overflows() -> None:
+    corpus = [_load(path) for path in FIXTURE_FILES]
+
+    assert len({data["provider"] for data in corpus}) >= 50
+    assert {data["expected"]["kind"] for data in corpus} == set(ERROR_KINDS)
+    assert sum(data["expected"]["kind"] == "context_overflow" for data in corpus) >= 60
 
 
 def test_corpus_spans_the_providers_the_engine_talks_to() -> None:
@@ -60,7 +73,7 @@ def test_corpus_spans_the_providers_the_engine_talks_to() -> None:
             "moonshot", "zai", "vllm", "llamacpp", "ollama", "lmstudio", "litellm", "azure", "bedrock"} <= prefixes
 
 
-@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.stem for p in FIXTURE_FILES])
+@pytest.mark.parametrize("path", ASSERTED_FILES, ids=[p.stem for p in ASSERTED_FILES])
 def test_recorded_error_is_classified_as_expected(path: Path) -> None:
     data = _load(path)
     expected = data["expected"]
@@ -81,6 +94,21 @@ def test_recorded_error_is_classified_as_expected(path: Path) -> None:
         assert expected["message_contains"] in err.message
     assert err.message and err.message == err.message.strip()
     assert err.provider == data["provider"]
+
+
+def test_held_out_bodies_meet_the_recall_precision_and_accuracy_targets() -> None:
+    results = []
+    for path in HELDOUT_FILES:
+        data = _load(path)
+        err = classify(data["provider"], data["status"], data["body"], data["headers"], now=NOW)
+        results.append((path.stem, data["expected"]["kind"], err.kind))
+    overflows = [r for r in results if r[1] == "context_overflow"]
+    misses = [f"{name}: {want} -> {got}" for name, want, got in results if want != got]
+
+    assert len(HELDOUT_FILES) >= 60 and len(overflows) >= 20
+    assert sum(got == want for _, want, got in overflows) / len(overflows) >= 0.95, misses
+    assert [r for r in results if r[1] != "context_overflow" and r[2] == "context_overflow"] == []
+    assert sum(want == got for _, want, got in results) / len(results) >= 0.92, misses
 
 
 # --- hard cases, one behaviour each -----------------------------------------------------------------
@@ -128,6 +156,38 @@ def test_llama_cpp_overflow_fields_fill_the_numbers() -> None:
 
 def test_llama_cpp_overflow_answered_with_500_is_still_overflow() -> None:
     assert _classify("llamacpp-500-exceed-context-size").kind == "context_overflow"
+
+
+def test_a_5xx_that_mentions_keys_is_transient() -> None:
+    body = '{"error":{"message":"auth_unavailable: no auth available","type":"server_error"}}'
+
+    assert classify_error("proxy", 500, body).kind == "transient"
+    assert classify_error("proxy", 401, body).kind == "auth"
+
+
+def test_a_413_without_words_is_not_an_overflow() -> None:
+    assert classify_error("openai", 413, "<html><title>413 Request Entity Too Large</title></html>").kind == "bad_request"
+
+
+def test_an_overflow_stated_with_a_500_is_still_overflow() -> None:
+    body = '{"error":{"message":"Requested input length 99009 exceeds maximum input length 8192"}}'
+
+    err = classify_error("deepinfra", 500, body)
+
+    assert isinstance(err, ContextOverflowError)
+    assert (err.prompt_tokens, err.context_window) == (99009, 8192)
+
+
+def test_a_character_cap_of_an_embedding_server_is_not_an_overflow() -> None:
+    body = "Input validation error: `inputs` must have less than 2048 characters. Given: 5120"
+
+    assert classify_error("tei", 413, body).kind == "bad_request"
+
+
+def test_gemini_answer_stopped_by_model_armor_is_content_filter() -> None:
+    body = '{"candidates": [{"finishReason": "MODEL_ARMOR", "content": {"parts": []}}]}'
+
+    assert classify_error("vertex", 200, body).kind == "content_filter"
 
 
 def test_llama_cpp_missing_jinja_flag_means_tools_unsupported() -> None:
@@ -393,6 +453,14 @@ def test_header_hint_beats_the_body_hint() -> None:
          "prompt contains at least 134145 input tokens", (134145, 131072)),
         ("Please reduce the length of the messages or completion. Current length is 42328 while limit is 40000", (42328, 40000)),
         ("This request would exceed the rate limit for your organization of 20,000 input tokens per minute", (None, None)),
+        ("This model's maximum context length is 16385 tokens. However, you requested 17000 tokens (15000 in the "
+         "messages, 1200 in the functions, and 800 in the completion).", (16200, 16385)),
+        ("The maximum context length of DeepSeek-V3-0324 is 32768. However, answering your request will take 39732 "
+         "tokens.", (None, 32768)),
+        ("Request length 71599 + 2048 is greater than max_seq_len 65536", (71599, 65536)),
+        ("length of prompt_tokens (57535) must be less than max_seq_len (32768)", (57535, 32768)),
+        ("Range of input length should be [1, 30000]", (None, 30000)),
+        ("invalid params, context window exceeds limit (2013)", (None, None)),
     ],
 )
 def test_token_numbers_are_read_from_each_provider_phrasing(text: str, numbers: tuple) -> None:

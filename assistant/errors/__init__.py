@@ -18,7 +18,7 @@ Hierarchy::
     └── UsageError(ValueError)        the caller's mistake (unknown provider, bad entry); names the fix
 
 ``classify_error(provider, status, body, headers)`` is pure: every client sends every non-2xx answer
-and every in-stream error event through it. The rule tables live in ``_rules.py``;
+and every in-stream error event through it. The rule tables live in ``_rules*.py`` (order in ``_rules``);
 body parsing in ``_parse.py``, waits and token counts in ``_hints.py``, key redaction in ``redact.py``.
 
 This part imports only ``assistant.messages`` (and that only for type hints).

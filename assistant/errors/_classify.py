@@ -1,8 +1,8 @@
 """Turn a provider's "no" into the right ``LLMError``: the engine of ``errors.classify_error``.
 
 Order of evidence: structured codes (``error.code``, Google ``status`` and ``details[].reason``), then
-``error.type``, then the provider's words, then the HTTP status. The rules live in ``_rules``,
-body parsing in ``_parse`` and the numbers (waits, token counts) in ``_hints``.
+``error.type``, then the provider's words, then the HTTP status (see ``_rules`` for the order of the
+tables). Body parsing lives in ``_parse`` and the numbers (waits, token counts) in ``_hints``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from ._hints import (
     token_numbers,
 )
 from ._parse import ErrorPayload, parse_error_body
-from ._rules import FAMILY_RULES, GENERIC_RULES, GENERIC_TYPE_KINDS, Family, Rule, status_kind
+from ._rules import FAMILIES, GENERIC_TYPE_KINDS, Family, Rule, rules_for_family, status_kind
 from .hierarchy import ErrorKind, LLMError, UsageError, error_for_kind
 
 __all__ = ["classify"]
 
 _MESSAGE_LIMIT = 1000
 _RETRY_KINDS = frozenset({"rate_limit", "transient"})
-_FAMILIES: tuple[Family, ...] = ("openai", "anthropic", "gemini", "ollama")
+_RULES_BY_FAMILY: dict[Family, tuple[Rule, ...]] = {family: rules_for_family(family) for family in FAMILIES}
 
 
 def classify(
@@ -49,10 +49,15 @@ def classify(
     codes = payload.codes() | _header_codes(headers)
     types = payload.types()
     haystack = payload.haystack
-    matched = _match(_rules_for(provider), codes, types, effective, haystack)
+    matched = _match(_RULES_BY_FAMILY[_family(provider)], codes, types, effective, haystack)
     if matched is not None:
         kind: ErrorKind = matched.kind
         never_passes = matched.never_passes
+        if kind == "auth" and effective >= 500 and matched.tier == 2:
+            # A 5xx is the server's failure even when its words mention keys or authentication (a proxy whose
+            # credential pool is empty: 500 "auth_unavailable: no auth available"). Only a 401/403, or a code
+            # that says so, disables a provider.
+            kind = "transient"
     else:
         kind = _fallback_kind(effective, codes | types)
         never_passes = False
@@ -79,10 +84,9 @@ def classify(
 
 
 def _match(
-    tables: Iterable[tuple[Rule, ...]], codes: frozenset[str], types: frozenset[str], status: int, haystack: str
+    ordered: Iterable[Rule], codes: frozenset[str], types: frozenset[str], status: int, haystack: str
 ) -> Rule | None:
-    """The first rule that applies: every table's code rules, then type rules, then phrase rules."""
-    ordered = [r for table in tables for r in table]
+    """The first rule that applies: code rules, then type rules, then phrase rules, each in table order."""
     for tier in (0, 1, 2):
         for candidate in ordered:
             if candidate.tier == tier and _applies(candidate, codes, types, status, haystack):
@@ -111,12 +115,6 @@ def _fallback_kind(status: int, tokens: frozenset[str]) -> ErrorKind:
             return GENERIC_TYPE_KINDS[token]
     # An error event inside a 200 stream that says nothing more: the server failed mid-answer.
     return "transient"
-
-
-def _rules_for(provider: str) -> tuple[tuple[Rule, ...], ...]:
-    family = _family(provider)
-    others = tuple(FAMILY_RULES[f] for f in _FAMILIES if f != family)
-    return (FAMILY_RULES[family], *others, GENERIC_RULES)
 
 
 def _family(provider: str) -> Family:

@@ -144,55 +144,77 @@ def _iso_date(value: str) -> float | None:
 
 
 _N = r"(\d[\d,]*)"
-# (pattern, which group is the prompt, which is the window) - each quotes the message it reads.
-_TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
+# (pattern, the groups that add up to the prompt, the window's group) - each quotes the message it reads.
+# The prompt is every input token (messages plus tool schemas), never the output budget: when a message only
+# states the total with the output ("answering your request will take 39732 tokens"), the prompt stays unknown.
+_TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], tuple[int, ...], int | None], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE | re.DOTALL), prompt, window)
     for pattern, prompt, window in (
-        # llama.cpp: "request (3031 tokens) exceeds the available context size (2048 tokens)"
-        (rf"request \({_N} tokens\) exceeds the available context size \({_N} tokens\)", 1, 2),
-        # Anthropic: "prompt is too long: 210000 tokens > 200000 maximum"
-        (rf"prompt is too long: {_N} tokens > {_N}", 1, 2),
-        # Anthropic: "input length and `max_tokens` exceed context limit: 179413 + 32768 > 200000"
-        (rf"exceed context limit: {_N} \+ {_N} > {_N}", 1, 3),
-        # Gemini: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)"
-        (rf"input token count \({_N}\) exceeds the maximum number of tokens allowed \({_N}\)", 1, 2),
-        (rf"input token count exceeds the maximum number of tokens allowed \(?{_N}", None, 1),
+        # OpenAI / DeepSeek / vLLM / Groq: "This model's maximum context length is 4097 tokens. However, you requested
+        # 4203 tokens (3703 in the messages, 500 in the completion)."; with tools "(P in the messages, F in the
+        # functions, and C in the completion)"; OpenRouter "(7884 of text input, 120 of tool input, 131072 in the output)".
+        (rf"maximum context length is {_N} tokens?.{{0,120}}?\({_N} (?:in the messages|of text input), {_N} "
+         rf"(?:in the functions|of tool input)", (2, 3), 1),
+        (rf"maximum context length is {_N} tokens?.{{0,120}}?\({_N} (?:in the messages|in your prompt|of text input)", (2,), 1),
+        # "... However, your messages resulted in 9000 tokens."; vLLM "your prompt contains at least 134145 input
+        # tokens", "your request has 3500 input tokens".
+        (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:messages resulted in|your request has|contains at least) {_N}", (2,), 1),
+        (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:you requested|requested about) {_N} tokens?(?! \()", (2,), 1),
+        # SambaNova: "The maximum context length of DeepSeek-V3-0324 is 32768. However, answering your request will take
+        # 39732 tokens." (the total includes the output budget: no prompt)
+        (rf"maximum context length (?:is|of \S+ is) {_N}", (), 1),
+        # Anthropic: "input length and `max_tokens` exceed context limit: 179413 + 32768 > 200000"; TabbyAPI "Request
+        # length 71599 + 2048 is greater than max_seq_len 65536".
+        (rf"{_N} \+ {_N} (?:>|is greater than \w+) {_N}", (1,), 3),
+        # TGI / Together: "`inputs` tokens + `max_new_tokens` must be <= 8192. Given: 6204 `inputs` tokens" (also with
+        # the backticks mistyped); "`inputs` must have less than 4096 tokens. Given: 4545".
+        (rf"must be <= {_N}\. Given: {_N}\b", (2,), 1),
+        (rf"must have less than {_N} tokens\. Given: {_N}", (2,), 1),
+        (rf"max_new_tokens`?\s+must be\s*<=\s*{_N}", (), 1),
+        # vLLM / NVIDIA NIM: "You passed 170753 input tokens and requested 32000 output tokens. However, the model's
+        # context length is only 202752 tokens" (a count of input *characters* is not a prompt size).
+        (rf"passed {_N} input tokens.{{0,120}}?context length is only {_N}", (1,), 2),
+        (rf"context length (?:is|of) only {_N}", (), 1),
+        # LM Studio: "Trying to keep the first 15857 tokens when context the overflows. However, the model is loaded
+        # with context length of only 4096 tokens"; "(n_keep: 10136>= n_ctx: 7866)".
+        (rf"keep the first {_N} tokens.{{0,120}}?context length of only {_N}", (1,), 2),
+        (rf"n_keep: {_N}\s*>=?\s*n_ctx: {_N}", (1,), 2),
         # xAI: "This model's maximum prompt length is 131072 but the request contains 136973 tokens."
-        (rf"maximum prompt length is {_N} but the request contains {_N} tokens", 2, 1),
-        # OpenAI / DeepSeek / vLLM / Groq / OpenRouter: "This model's maximum context length is 4097 tokens.
-        # However, you requested 4203 tokens (3703 in the messages, 500 in the completion)."
-        (rf"maximum context length is {_N} tokens?.{{0,120}}?\({_N} (?:in the messages|in your prompt|of text input)", 2, 1),
-        # "... However, your messages resulted in 9000 tokens."
-        (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:messages resulted in|your request has|contains at least) {_N}", 2, 1),
-        (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:you requested|requested about) {_N}", 2, 1),
-        (rf"maximum context length is {_N}", None, 1),
+        (rf"maximum prompt length is {_N} but the request contains {_N} tokens", (2,), 1),
         # Azure: "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted in 509178 tokens."
-        (rf"configured limit of {_N} tokens.{{0,40}}?resulted in {_N}", 2, 1),
+        (rf"configured limit of {_N} tokens.{{0,40}}?resulted in {_N}", (2,), 1),
         # Mistral: "Prompt contains 40046 tokens and 0 draft tokens, too large for model with 32768 maximum context length"
-        (rf"Prompt contains {_N} tokens.{{0,60}}?model with {_N} maximum context", 1, 2),
+        (rf"Prompt contains {_N} tokens.{{0,60}}?model with {_N} maximum context", (1,), 2),
         # Moonshot: "Your request exceeded model token limit: 262144 (requested: 269030)"
-        (rf"model token limit: {_N} \(requested: {_N}\)", 2, 1),
-        # Cerebras: "Please reduce the length of the messages or completion. Current length is 42328 while limit is 40000"
-        (rf"Current length is {_N} while limit is {_N}", 1, 2),
-        # TGI / Together: "`inputs` tokens + `max_new_tokens` must be <= 8192. Given: 6204 `inputs` tokens"
-        (rf"must be <= {_N}\. Given: {_N} `inputs` tokens", 2, 1),
-        # LM Studio: "Trying to keep the first 15857 tokens when context the overflows. However, the model is
-        # loaded with context length of only 4096 tokens"
-        (rf"keep the first {_N} tokens.{{0,120}}?context length of only {_N}", 1, 2),
-        # Cohere: "too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4500"
-        (rf"cannot exceed {_N} - received {_N}", 2, 1),
-        # sglang: "The input (131073 tokens) is longer than the model's context length (131072 tokens)."
-        (rf"input \({_N} tokens\) is longer than the model's context length \({_N}", 1, 2),
+        (rf"model token limit: {_N} \(requested: {_N}\)", (2,), 1),
+        # Cerebras: "Current length is 42328 while limit is 40000"; Cohere "cannot exceed 4081 - received 4500"
+        (rf"Current length is {_N} while limit is {_N}", (1,), 2),
+        (rf"cannot exceed {_N} - received {_N}", (2,), 1),
         # vLLM: "The prompt (total length 25938) is too long to fit into the model (context length 4096)."
-        (rf"total length {_N}\) is too long to fit into the model \(context length {_N}", 1, 2),
+        (rf"total length {_N}\) is too long to fit into the model \(context length {_N}", (1,), 2),
         # Fireworks: "The prompt is too long: 40000, model maximum context length: 32768"
-        (rf"prompt is too long: {_N}, model maximum context length: {_N}", 1, 2),
-        # "Input length (265330) exceeds model's maximum context length (262144)."
-        (rf"Input length \(?{_N}\)? exceeds (?:the )?(?:model's )?maximum (?:context length|allowed input length of) \(?{_N}", 1, 2),
-        # "prompt token count of 265330 exceeds the limit of 262144"
-        (rf"prompt token count of {_N} exceeds the limit of {_N}", 1, 2),
+        (rf"prompt is too long: {_N}, model maximum context length: {_N}", (1,), 2),
+        # Gemini / Vertex: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)";
+        # GitHub Copilot "prompt token count of 265330 exceeds the limit of 262144".
+        (rf"token count (?:of )?\(?{_N}\)? exceeds the (?:maximum number of tokens allowed|limit of) \(?{_N}", (1,), 2),
+        (rf"token count exceeds the maximum number of tokens allowed \(?{_N}", (), 1),
         # "Prompt has 213462 tokens, but the configured context size is 200000 tokens"
-        (rf"Prompt has {_N} tokens, but the configured context size is {_N}", 1, 2),
+        (rf"Prompt has {_N} tokens, but the configured context size is {_N}", (1,), 2),
+        # A count over a limit, in the shapes many servers share. Anthropic "prompt is too long: 210000 tokens >
+        # 200000 maximum"; llama.cpp "request (3031 tokens) exceeds the available context size (2048 tokens)"; SGLang
+        # "The input (131073 tokens) is longer than the model's context length (131072 tokens)".
+        (rf"{_N}(?: input| prompt)? tokens?\)?\s*(?:>|exceeds?|exceeded|is (?:longer|greater|more) than)[^\d]{{0,80}}?{_N}", (1,), 2),
+        # llama-cpp-python "Requested tokens (2285) exceed context window of 2048"; SiliconFlow "length of prompt_tokens
+        # (57535) must be less than max_seq_len (32768)"; vLLM "The decoder prompt (length 163840) is longer than the
+        # maximum model length of 131072"; DeepInfra "Requested input length 99009 exceeds maximum input length 8192";
+        # SGLang "Input length (160062 tokens) exceeds the maximum allowed length (59862 tokens)".
+        (rf"(?:\((?:length )?|length ){_N}(?: tokens)?\)?\s*(?:exceeds?|is (?:longer|greater) than|must be less than)"
+         rf"[^\d]{{0,60}}?{_N}", (1,), 2),
+        # DashScope: "Range of input length should be [1, 204800]"
+        (rf"input (?:length|tokens?) (?:should|must) be (?:in |within )?\[\d+,\s*{_N}\]", (), 1),
+        # The window named with its size: "max_model_len of 4096", "context window of 8192 tokens".
+        (rf"(?:context (?:length|window|size)|max_model_len|max_seq_len|n_ctx|maximum (?:model|sequence) length)"
+         rf"(?: is| of| =|:) \(?{_N}", (), 1),
     )
 )
 
@@ -204,12 +226,12 @@ def token_numbers(text: str) -> tuple[int | None, int | None]:
     """
     prompt: int | None = None
     window: int | None = None
-    for pattern, prompt_group, window_group in _TOKEN_PATTERNS:
+    for pattern, prompt_groups, window_group in _TOKEN_PATTERNS:
         match = pattern.search(text)
         if not match:
             continue
-        if prompt is None and prompt_group is not None:
-            prompt = _number(match.group(prompt_group))
+        if prompt is None and prompt_groups:
+            prompt = sum(_number(match.group(g)) for g in prompt_groups)
         if window is None and window_group is not None:
             window = _number(match.group(window_group))
         if prompt is not None and window is not None:

@@ -26,8 +26,12 @@ _MAX_EMBEDDED = 20_000
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _HTML_STARTS = ("<!doctype", "<html", "<head", "<body")
-# Google's finish/block reasons that mean a safety system stopped the answer.
-_SAFETY_REASONS = frozenset({"safety", "prohibited_content", "blocklist", "spii", "recitation", "image_safety"})
+# Google's Candidate.FinishReason values that mean a safety system stopped the answer (Gemini API and
+# Vertex AI, which adds MODEL_ARMOR); any promptFeedback.blockReason means the prompt was refused.
+_SAFETY_REASONS = frozenset({
+    "safety", "recitation", "language", "blocklist", "prohibited_content", "spii", "model_armor", "image_safety",
+    "image_prohibited_content", "image_recitation",
+})
 
 
 class ErrorLayer(BaseModel):
@@ -292,11 +296,11 @@ def _safety_reasons(err: dict[str, Any]) -> list[str]:
     found: list[str] = []
     feedback = err.get("promptFeedback")
     if isinstance(feedback, dict) and isinstance(feedback.get("blockReason"), str):
-        found.append("block:" + feedback["blockReason"].lower())
+        found.append("safety_block")
     for candidate in err.get("candidates") or ():
         reason = candidate.get("finishReason") if isinstance(candidate, dict) else None
         if isinstance(reason, str) and reason.lower() in _SAFETY_REASONS:
-            found.append("block:" + reason.lower())
+            found.append("safety_block")
     return found
 
 
