@@ -203,7 +203,8 @@ _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], tuple[int, ...], int | None], ...]
         # A count over a limit, in the shapes many servers share. Anthropic "prompt is too long: 210000 tokens >
         # 200000 maximum"; llama.cpp "request (3031 tokens) exceeds the available context size (2048 tokens)"; SGLang
         # "The input (131073 tokens) is longer than the model's context length (131072 tokens)".
-        (rf"{_N}(?: input| prompt)? tokens?\)?\s*(?:>|exceeds?|exceeded|is (?:longer|greater|more) than)[^\d]{{0,80}}?{_N}", (1,), 2),
+        (rf"{_N}(?: input| prompt)? tokens?\)?\s*(?:>|exceeds?|exceeded|is (?:longer|greater|more) than|is too long)"
+         rf"[^\d]{{0,80}}?{_N}", (1,), 2),
         # llama-cpp-python "Requested tokens (2285) exceed context window of 2048"; SiliconFlow "length of prompt_tokens
         # (57535) must be less than max_seq_len (32768)"; vLLM "The decoder prompt (length 163840) is longer than the
         # maximum model length of 131072"; DeepInfra "Requested input length 99009 exceeds maximum input length 8192";

@@ -22,15 +22,17 @@ __all__ = ["STATED_OVERFLOW", "NOT_OVERFLOW", "WORDED_OVERFLOW"]
 # The model's window, in the names servers give it.
 _WINDOW = any_of(
     r"context[ _-]?(?:window|length|size|limit)",
-    r"\bn_ctx\b", r"max_model_len", r"max_seq_len", r"max_position_embeddings",
-    r"max(?:imum)? (?:model|sequence|context) length",
+    r"\bn_ctx\b", r"max_model_len", r"max_seq_len", r"max_input_len", r"max_num_tokens", r"max_position_embeddings",
+    r"max(?:imum)? (?:model|sequence|context) length", r"max(?:imum)? (?:input|prompt) tokens",
     r"maximum number of tokens",
 )
 # "is longer than", "exceeds", "> " ... the words that put a size over a limit.
 _OVER = any_of(
     r"exceed(?:s|ed|ing)?", r"overflows?", r"(?:is |are )?(?:longer|greater|larger|more) than", r"too (?:long|large|small)",
-    r"not enough", r"beyond", r">=?",
+    r"not enough", r"beyond", r"(?<=\d)\s*>=?",
 )
+# "max_tokens (8192) is greater than the context length": the output budget alone, said against the window.
+_OUTPUT_SUBJECT = r"\bmax_?(?:completion_|new_|output_)?tokens\b[`'\"]?\s*(?:\(\d+\)\s*)?(?:is|are|must|should|exceeds?|cannot)\b"
 
 STATED_OVERFLOW: tuple[Rule, ...] = (
     # OpenAI / DeepSeek / vLLM / Groq / NVIDIA NIM / Azure: "This model's maximum context length is 131072 tokens.
@@ -46,7 +48,8 @@ STATED_OVERFLOW: tuple[Rule, ...] = (
     # 71599 + 2048 is greater than max_seq_len 65536"; llama-cpp-python "Requested tokens (2285) exceed context window
     # of 2048"; LocalAI "The prompt size exceeds the context window size"; LM Studio "(n_keep: 10136>= n_ctx: 7866)";
     # MiniMax "context window exceeds limit (2013)"; Ollama "the input length exceeds the context length".
-    rule("context_overflow", phrase=rf"(?:{_OVER})[^.\n]{{0,80}}?(?:{_WINDOW})|(?:{_WINDOW})[^.\n]{{0,40}}?(?:{_OVER}|has been exceeded)"),
+    rule("context_overflow", phrase=rf"(?:{_OVER})[^.\n]{{0,80}}?(?:{_WINDOW})|(?:{_WINDOW})[^.\n]{{0,40}}?(?:{_OVER}|has been exceeded)",
+         unless=_OUTPUT_SUBJECT),
     # The window stated as what is left. vLLM / NVIDIA NIM: "You passed 170753 input tokens and requested 32000
     # output tokens. However, the model's context length is only 202752 tokens"; LM Studio "the model is loaded with
     # context length of only 7866 tokens" (also when the prompt was counted in characters).
@@ -58,7 +61,7 @@ STATED_OVERFLOW: tuple[Rule, ...] = (
     # input token count (25270) exceeds the maximum number of tokens allowed (4000)"; GitHub Copilot "prompt token
     # count of 93854 exceeds the limit of 90000".
     rule("context_overflow", phrase=any_of(
-        r"\d[\d,]*\s*(?:input |prompt )?tokens?\)?\s*(?:>|exceed(?:s|ed)?\b|is (?:longer|greater|more) than)",
+        r"\d[\d,]*\s*(?:input |prompt )?tokens?\)?\s*(?:>|exceed(?:s|ed)?\b|is (?:longer|greater|more) than|is too long)",
         r"(?:prompt|input) token count[^.\n]{0,30}?(?:exceed|>|greater than)",
     )),
     # The server's limit on the input, by name. DeepInfra (HTTP 500) "Requested input length 99009 exceeds
@@ -125,7 +128,7 @@ WORDED_OVERFLOW: tuple[Rule, ...] = (
     # exceeded model token limit"; claude-code-hub "输入内容过长，请减少 Prompt 中的 token 数量后重试".
     rule("context_overflow", phrase=any_of(
         r"(?:prompt|input)(?:[ _]tokens?)? (?:is |are )?too (?:long|large)", r"prompt_too_long",
-        r"prompt exceeds max(?:imum)? length", r"context[_ ]length[_ ]exceeded", r"context size has been exceeded",
+        r"prompt exceeds max(?:imum)? length", r"(?:number of )?(?:input|prompt) tokens? (?:exceeds?|exceeded)\b", r"context[_ ]length[_ ]exceeded", r"context size has been exceeded",
         r"too many tokens:", r"reduce the length of the (?:messages|prompt|input)", r"ContextWindowExceeded",
         r"context shift is disabled", r"exceeded model token limit", r"too long to fit into the model",
         r"request body too large for", r"(?:输入|提示|上下文|prompt)[^。\n]{0,10}过长", r"请求的?上下文长度",
