@@ -160,6 +160,12 @@ _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], tuple[int, ...], int | None], ...]
         # tokens", "your request has 3500 input tokens".
         (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:messages resulted in|your request has|contains at least) {_N}", (2,), 1),
         (rf"maximum context length is {_N} tokens?.{{0,80}}?(?:you requested|requested about) {_N} tokens?(?! \()", (2,), 1),
+        # SGLang: "Requested token count exceeds the model's maximum context length of 1000 tokens. You requested a
+        # total of 1205 tokens: 5 tokens from the input messages and 1200 tokens for the completion."
+        (rf"{_N} tokens from the input messages", (1,), None),
+        # vLLM: "The decoder prompt (length 2048) plus the number of requested output tokens (at least 1) is longer
+        # than the maximum model length of 2048."
+        (rf"decoder prompt \(length {_N}\)", (1,), None),
         # SambaNova: "The maximum context length of DeepSeek-V3-0324 is 32768. However, answering your request will take
         # 39732 tokens." (the total includes the output budget: no prompt)
         (rf"maximum context length (?:is|of \S+ is) {_N}", (), 1),
