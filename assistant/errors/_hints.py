@@ -204,6 +204,8 @@ _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], tuple[int, ...], int | None], ...]
         # GitHub Copilot "prompt token count of 265330 exceeds the limit of 262144".
         (rf"token count (?:of )?\(?{_N}\)? exceeds the (?:maximum number of tokens allowed|limit of) \(?{_N}", (1,), 2),
         (rf"token count exceeds the maximum number of tokens allowed \(?{_N}", (), 1),
+        # Bedrock Titan: "Too many input tokens. Max input tokens: 8192, request input token count: 9000"
+        (rf"max input tokens: {_N}, request input token count: {_N}", (2,), 1),
         # "Prompt has 213462 tokens, but the configured context size is 200000 tokens"
         (rf"Prompt has {_N} tokens, but the configured context size is {_N}", (1,), 2),
         # A count over a limit, in the shapes many servers share. Anthropic "prompt is too long: 210000 tokens >

@@ -69,6 +69,10 @@ STATED_OVERFLOW: tuple[Rule, ...] = (
     # length"), but not a limit counted in characters or bytes.
     rule("context_overflow", phrase=rf"(?:{_OVER})[^.\n]{{0,40}}?max(?:imum)? (?:input|prompt) length",
          unless=r"characters|bytes"),
+    # The prompt's length given as a number, then put over something: "Prompt length (5000) exceeds maximum
+    # sequence length (4096)", "Request length 71599 + 2048 is greater than ...".
+    rule("context_overflow", phrase=r"(?:prompt|input|request) length\s*\(?\d+[^.\n]{0,20}?(?:exceeds?|is (?:greater|longer) than)",
+         unless=r"characters|bytes"),
     # Prompt plus the output budget over the window. TGI / Hugging Face / Together "Input validation error:
     # `inputs` tokens + `max_new_tokens` must be <= 4097. Given: 80125 `inputs` tokens and 4096 `max_new_tokens`"
     # (also typed "`inputs` tokens + `max_new_tokens`  must be <= 1512"); Anthropic "input length and `max_tokens`
@@ -129,7 +133,7 @@ WORDED_OVERFLOW: tuple[Rule, ...] = (
     rule("context_overflow", phrase=any_of(
         r"(?:prompt|input)(?:[ _]tokens?)? (?:is |are )?too (?:long|large)", r"prompt_too_long",
         r"prompt exceeds max(?:imum)? length", r"(?:number of )?(?:input|prompt) tokens? (?:exceeds?|exceeded)\b", r"context[_ ]length[_ ]exceeded", r"context size has been exceeded",
-        r"too many tokens:", r"reduce the length of the (?:messages|prompt|input)", r"ContextWindowExceeded",
+        r"too many tokens:", r"too many (?:input|prompt) tokens", r"reduce the length of the (?:messages|prompt|input)", r"ContextWindowExceeded",
         r"context shift is disabled", r"exceeded model token limit", r"too long to fit into the model",
         r"request body too large for", r"(?:输入|提示|上下文|prompt)[^。\n]{0,10}过长", r"请求的?上下文长度",
         r"超出.{0,6}(?:上下文|最大长度)",
