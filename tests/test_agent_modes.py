@@ -70,8 +70,8 @@ async def test_llama_steps_ask_for_a_json_action_under_a_grammar() -> None:
     assert first["tools"] == [] and first["max_tokens"] == 512
     branches = first["response_schema"]["oneOf"]
     assert branches[0]["properties"]["tool"] == {"const": "calculator"}
-    assert branches[-1]["required"] == ["final_answer"]
-    assert '{"tool": "<tool name>"' in first["messages"][0].content
+    assert branches[-1]["required"] == ["thought", "final_answer"]
+    assert "<" not in first["messages"][0].content.split("Tools:")[0]  # worked examples, no placeholders
     assert second["messages"][-2].content == '{"tool":"calculator","arguments":{"expression":"2+2"}}'
     assert second["messages"][-1].content.startswith("Result of calculator: 4\n")
     result = events[-1].result
@@ -87,8 +87,9 @@ async def test_a_final_call_on_llama_offers_only_the_final_answer_branch() -> No
     result = await Agent("llama/smollm2", [calculator], max_steps=1, router=router).run("1?")
     final = router.calls[-1]
     assert final["response_schema"]["oneOf"] == [
-        {"type": "object", "properties": {"final_answer": {"type": "string", "minLength": 1}},
-         "required": ["final_answer"], "additionalProperties": False}
+        {"type": "object", "properties": {"thought": {"type": "string", "maxLength": 300},
+                                          "final_answer": {"type": "string", "minLength": 1, "maxLength": 2000}},
+         "required": ["thought", "final_answer"], "additionalProperties": False}
     ]
     assert final["temperature"] == 0.0
     assert all(m.role in ("system", "user", "assistant") and not m.tool_calls for m in final["messages"])
@@ -103,7 +104,7 @@ async def test_a_model_repeating_a_call_past_the_nudge_is_asked_for_its_answer()
     assert result.stop_reason == "final"
     assert len(result.steps) == 5
     assert "tools" not in router.calls[-1] or not router.calls[-1]["tools"]
-    assert router.calls[-1]["response_schema"]["oneOf"][0]["required"] == ["final_answer"]
+    assert router.calls[-1]["response_schema"]["oneOf"][0]["required"] == ["thought", "final_answer"]
 
 
 def test_plan_puts_llama_candidates_in_their_own_grammar_segment() -> None:
@@ -180,3 +181,32 @@ async def test_zero_steps_asks_once_without_tools() -> None:
     result = await Agent("p/m", [calculator], max_steps=0, router=router).run("2+2?")
     assert router.calls[0]["tools"] == []
     assert result.output == "straight answer" and result.stop_reason == "max_steps"
+
+
+def test_a_looping_final_answer_keeps_each_repeated_sentence_once() -> None:
+    from assistant.agent._grammar import without_repeats
+
+    assert without_repeats("It is 391. It is 391. It is 391.") == "It is 391."
+    assert without_repeats("Paris is big. It is old. Paris is big.") == "Paris is big. It is old. Paris is big."
+
+
+def test_a_failed_tool_result_asks_for_a_fix_not_for_the_error_as_the_answer() -> None:
+    from assistant.agent._grammar import FAILED_HINT, RESULT_HINT, render_action_history
+
+    call = ToolCall(id="c1", name="read_file", arguments={"path": "x.txt"})
+    history = [Message.user("What is in x.txt?"), Message.assistant("", tool_calls=[call])]
+    failed = render_action_history([*history, Message.tool("Error: read_file failed: no such file", tool_call_id="c1",
+                                                           name="read_file")])
+    worked = render_action_history([*history, Message.tool("hello", tool_call_id="c1", name="read_file")])
+    assert failed[-1].content.endswith(FAILED_HINT) and worked[-1].content.endswith(RESULT_HINT)
+
+
+async def test_alternating_calls_in_a_loop_are_stopped_like_repeated_ones() -> None:
+    a = '{"thought": "t", "tool": "calculator", "arguments": {"expression": "1"}}'
+    b = '{"thought": "t", "tool": "calculator", "arguments": {"expression": "2"}}'
+    router = FakeRouter([reply(x, provider="llama") for x in (a, b, a, b, a)]
+                        + [reply('{"thought": "t", "final_answer": "done"}', provider="llama")])
+    result = await Agent("llama/smollm2", [calculator], max_steps=12, router=router).run("loop")
+    outcomes = [r.outcome for s in result.steps for r in s.tool_results]
+    assert outcomes == ["ok", "ok", "ok", "ok", "repeated"]
+    assert result.output == "done"

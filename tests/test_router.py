@@ -208,3 +208,18 @@ async def test_misspelt_option_is_a_usage_error_naming_it(scripted) -> None:
     router = make_router({}, FakeClock())
     with pytest.raises(UsageError, match="max_tokenz"):
         await router.chat("llama/smollm2", HI, max_tokenz=5)
+
+
+def test_a_local_server_gets_an_output_cap_when_the_caller_sets_none() -> None:
+    from assistant.messages import ChatRequest, Message
+    from assistant.router._call import LOCAL_MAX_TOKENS, Call, Tries, build_request
+    from assistant.router._candidates import Candidate
+
+    cand = Candidate(model_id="llama/m", provider="llama", model="m")
+    local = build_request(Call(ChatRequest(model="", messages=[Message.user("hi")]), streaming=False), cand,
+                          Tries([], 0), local=True)
+    cloud = build_request(Call(ChatRequest(model="", messages=[Message.user("hi")]), streaming=False), cand,
+                          Tries([], 0), local=False)
+    chosen = build_request(Call(ChatRequest(model="", messages=[Message.user("hi")], max_tokens=50), streaming=False),
+                           cand, Tries([], 0), local=True)
+    assert (local.max_tokens, cloud.max_tokens, chosen.max_tokens) == (LOCAL_MAX_TOKENS, None, 50)

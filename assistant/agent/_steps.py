@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = ["RunContext", "Segment", "think", "act", "plan_segments", "FINAL_NUDG
 
 MAX_RERUNS = 2
 REPEAT_LIMIT = 3
+REPEAT_WINDOW = 8
 # A 135M model inside a grammar can fill a string forever (and ramble past its answer without one).
 GRAMMAR_MAX_TOKENS = 512
 LOCAL_ANSWER_MAX_TOKENS = 1024
@@ -117,9 +119,9 @@ class RunContext:
         self._state_owner: str | None = None
         self._ids: set[str] = {c.id for m in messages for c in m.tool_calls}
         self._plans: dict[bool, list[Segment]] = {}
-        self._last_key: bytes | None = None
+        self._recent: deque[bytes] = deque(maxlen=REPEAT_WINDOW)
+        self._outputs: dict[bytes, str] = {}
         self._repeats = 0
-        self._last_output = ""
 
     def plan(self, tools: bool) -> list[Segment]:
         found = self._plans.get(tools)
@@ -209,17 +211,17 @@ class RunContext:
     # -- tool checks
 
     def repeated(self, call: ToolCall) -> str | None:
-        """The nudge for a call made ``REPEAT_LIMIT`` times in a row, else None."""
-        key = call.name.encode() + b"\0" + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS, default=str)
-        if key == self._last_key:
-            self._repeats += 1
-        else:
-            self._last_key, self._repeats = key, 1
+        """The nudge for a call made ``REPEAT_LIMIT`` times among the last ``REPEAT_WINDOW`` calls
+        (a loop, straight or alternating: list_dir, fetch_url, list_dir, ...), else None."""
+        key = _call_key(call.name, call.arguments)
+        self._recent.append(key)
+        self._repeats = self._recent.count(key)
         if self._repeats < REPEAT_LIMIT:
             return None
+        earlier = self._outputs.get(key, "")
         return (
-            f"Stopped: you called {call.name} with these same arguments {self._repeats} times in a row. "
-            f"The result was:\n{self._last_output}\nDo not repeat the call: use this result, try something else, "
+            f"Stopped: you already called {call.name} with these same arguments {self._repeats} times. "
+            f"The result was:\n{earlier}\nDo not call it again: use this result, try something else, "
             "or give your answer."
         )
 
@@ -230,7 +232,11 @@ class RunContext:
 
     def remember(self, result: ToolResult) -> None:
         if result.outcome != "repeated":
-            self._last_output = result.output
+            self._outputs[_call_key(result.name, result.arguments)] = result.output
+
+
+def _call_key(name: str, arguments: Any) -> bytes:
+    return name.encode() + b"\0" + orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def _with_system(messages: list[Message], addition: str) -> list[Message]:
@@ -365,7 +371,8 @@ async def act(ctx: RunContext, step: Step) -> AsyncIterator[AgentEvent]:
     for result in results:
         ctx.messages.append(Message.tool(result.output, tool_call_id=result.call_id, name=result.name))
         yield event("tool_result", step.number, tool_result=result)
-    ctx.remember(results[-1])
+    for result in results:
+        ctx.remember(result)
 
 
 def _prepare(ctx: RunContext, call: ToolCall) -> tuple[Tool, dict[str, Any]] | ToolResult:

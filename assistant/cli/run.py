@@ -116,7 +116,7 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
     """The agent the options describe."""
     from tools import default_tools, get_tool
 
-    from ..agent import Agent
+    from ..agent import DEFAULT_SYSTEM_PROMPT, Agent
 
     if args.max_steps < 0:
         raise UsageError(f"--max-steps must be 0 or more, got {args.max_steps}")
@@ -126,7 +126,12 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
         tools = [get_tool(name) for name in dict.fromkeys(args.tools)]
     else:
         tools = default_tools()
-    return Agent(model, tools, max_steps=args.max_steps, system_prompt=args.system)
+    system = args.system
+    if system is None and {"read_file", "list_dir"} & {getattr(t, "__name__", getattr(t, "name", "")) for t in tools}:
+        # Small models asked about "config.json" answered from imagination instead of reading it.
+        system = (f"{DEFAULT_SYSTEM_PROMPT} You work in the folder {os.getcwd()}: a file the task names is there, "
+                  "so read it with read_file instead of guessing what it says.")
+    return Agent(model, tools, max_steps=args.max_steps, system_prompt=system)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -240,7 +240,7 @@ class Router:
                 pause = policy.random.uniform(*spec.jitter)
                 await policy.sleep(pause)
                 waited += pause
-            request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None)
+            request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None, local=spec.local)
             client = self.registry.client(cand.provider, tries.key)
             partial = Partial()
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.

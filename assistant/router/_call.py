@@ -77,14 +77,22 @@ def hop(call: Call, cand: Candidate, kind: str, status: int | None, wait: float,
     return StreamEvent(type="status", text=f"{cand.model_id}: {kind} - {detail}", attempt=attempt)
 
 
-def build_request(call: Call, cand: Candidate, tries: Tries, num_ctx: int | None = None) -> ChatRequest:
+# A local server given no output cap generates until its window is full: one step of a small model
+# wrote 1,606 tokens of repetition. Cloud providers apply their own default.
+LOCAL_MAX_TOKENS = 1024
+
+
+def build_request(call: Call, cand: Candidate, tries: Tries, num_ctx: int | None = None, *,
+                  local: bool = False) -> ChatRequest:
     """What this try sends: the template with ``cand``'s model name, tools in the prompt or without
-    ``tool_choice`` when earlier failures asked for it, and Ollama's ``num_ctx`` when given."""
+    ``tool_choice`` when earlier failures asked for it, Ollama's ``num_ctx`` when given, and an output
+    cap for a local server when the caller set none."""
     request = call.request
     if not request.model:
         # The first candidate takes the template itself (no copy on the hot path).
         request.model = cand.model
-    if request.model == cand.model and not tries.prompt_mode and not tries.drop_choice and num_ctx is None:
+    cap = local and request.max_tokens is None
+    if request.model == cand.model and not tries.prompt_mode and not tries.drop_choice and num_ctx is None and not cap:
         return request
     if tries.prompt_mode:
         request = _prompt_mode.prompt_request(request)
@@ -93,4 +101,6 @@ def build_request(call: Call, cand: Candidate, tries: Tries, num_ctx: int | None
         changes["tool_choice"] = None
     if num_ctx is not None:
         changes["extra"] = {**request.extra, "num_ctx": num_ctx}
+    if cap:
+        changes["max_tokens"] = LOCAL_MAX_TOKENS
     return request.model_copy(update=changes)
