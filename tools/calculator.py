@@ -1,5 +1,10 @@
 """calculator: exact arithmetic from an expression, read as a syntax tree (no ``eval``).
 
+Big integers are exact, so every operation whose result can grow is sized before it runs: powers,
+products, ``factorial``, ``perm``, ``comb`` and ``lcm`` past ``MAX_BITS`` are refused with a clear
+error instead of computed (``perm(10**6)`` once held the GIL, and with it the event loop, for 38 s),
+a result is shown only up to ``MAX_DIGITS`` digits, and the whole evaluation has a time limit.
+
     calculator("(2 + 3) * 4 ** 2")   # "80"
     evaluate("sqrt(2) * 2")          # 2.8284271247461903
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +25,10 @@ __all__ = ["calculator", "evaluate"]
 MAX_EXPRESSION = 500
 # Results past this many bits (about 30,000 digits) are refused before they are computed.
 MAX_BITS = 100_000
-MAX_FACTORIAL = 2_000
+# Python's own limit for turning an int into text (sys.get_int_max_str_digits), and enough for anyone.
+MAX_DIGITS = 4_300
+MAX_ROUND_DIGITS = 1_000
+TIME_LIMIT = 2.0
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -34,12 +43,64 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos,
 _CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf}
 
 
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ToolError(f"{name} needs whole numbers, got {_brief(value)}")
+    if value < 0:
+        raise ToolError(f"{name} needs numbers >= 0, got {_brief(value)}")
+    return int(value)
+
+
+def _product_bits(n: int, k: int, step: Callable[[int], float]) -> float:
+    """log2 of a product of ``k`` terms ``step(i)``, stopping as soon as it passes ``MAX_BITS``."""
+    total = 0.0
+    for i in range(k):
+        total += step(i)
+        if total > MAX_BITS:
+            break
+    return total
+
+
+def _perm(n: Any, k: Any = None) -> int:
+    n = _whole("perm", n)
+    k = n if k is None else _whole("perm", k)
+    if k > n:
+        return 0
+    # perm(n, k) >= 2**k once k >= 4, so a k past MAX_BITS needs no counting.
+    if k > MAX_BITS or _product_bits(n, k, lambda i: math.log2(n - i)) > MAX_BITS:
+        raise ToolError(f"perm({_brief(n)}, {_brief(k)}) is too large to compute (more than {MAX_BITS} bits)")
+    return math.perm(n, k)
+
+
 def _factorial(n: Any) -> int:
-    if not float(n).is_integer() or n < 0:
-        raise ToolError("factorial needs a whole number >= 0")
-    if n > MAX_FACTORIAL:
-        raise ToolError(f"factorial({n}) is too large (limit {MAX_FACTORIAL})")
-    return math.factorial(int(n))
+    n = _whole("factorial", n)
+    if n > MAX_BITS or _product_bits(n, n, lambda i: math.log2(n - i)) > MAX_BITS:
+        raise ToolError(f"factorial({_brief(n)}) is too large to compute (more than {MAX_BITS} bits)")
+    return math.factorial(n)
+
+
+def _comb(n: Any, k: Any) -> int:
+    n, k = _whole("comb", n), _whole("comb", k)
+    if k > n:
+        return 0
+    short = min(k, n - k)
+    # comb(n, k) >= 2**k for k <= n/2.
+    if short > MAX_BITS or _product_bits(n, short, lambda i: math.log2(n - i) - math.log2(i + 1)) > MAX_BITS:
+        raise ToolError(f"comb({_brief(n)}, {_brief(k)}) is too large to compute (more than {MAX_BITS} bits)")
+    return math.comb(n, k)
+
+
+def _lcm(*values: Any) -> int:
+    if sum(_bits(v) for v in values) > MAX_BITS:
+        raise ToolError(f"lcm of these numbers may pass {MAX_BITS} bits; too large to compute")
+    return math.lcm(*values)
+
+
+def _round(x: Any, ndigits: Any = None) -> Any:
+    if ndigits is not None and isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        # round(5, -10**9) builds 10**(10**9) first.
+        raise ToolError(f"round: ndigits must be between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}, got {ndigits}")
+    return round(x, ndigits)
 
 
 def _log(x: Any, base: Any = None) -> float:
@@ -50,9 +111,9 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt, "cbrt": math.cbrt, "exp": math.exp, "log": _log, "ln": math.log, "log10": math.log10,
     "log2": math.log2, "sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos,
     "atan": math.atan, "atan2": math.atan2, "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
-    "degrees": math.degrees, "radians": math.radians, "hypot": math.hypot, "abs": abs, "round": round,
+    "degrees": math.degrees, "radians": math.radians, "hypot": math.hypot, "abs": abs, "round": _round,
     "floor": math.floor, "ceil": math.ceil, "trunc": math.trunc, "factorial": _factorial, "gcd": math.gcd,
-    "lcm": math.lcm, "comb": math.comb, "perm": math.perm, "min": min, "max": max,
+    "lcm": _lcm, "comb": _comb, "perm": _perm, "min": min, "max": max,
 }
 # What people type that Python spells differently ("^" means power in a calculator, not xor).
 _SPELLINGS = {"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
@@ -66,28 +127,46 @@ def _bits(value: Any) -> float:
 
 def _power(base: Any, exponent: Any) -> Any:
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        if exponent * math.log2(abs(base)) > MAX_BITS:
-            raise ToolError(f"{base} ** {exponent} is too large to compute")
+        # Bit lengths first: a huge exponent times a float would overflow before the comparison.
+        if exponent > MAX_BITS or exponent * math.log2(abs(base)) > MAX_BITS:
+            raise ToolError(f"{_brief(base)} ** {_brief(exponent)} is too large to compute (more than {MAX_BITS} bits)")
     try:
         result = base**exponent
     except OverflowError:
-        raise ToolError(f"{base} ** {exponent} overflows") from None
+        raise ToolError(f"{_brief(base)} ** {_brief(exponent)} overflows") from None
     if isinstance(result, complex):
         raise ToolError("the result is a complex number; only real arithmetic is supported")
     return result
 
 
-def _eval(node: ast.AST) -> Any:
+def _brief(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"<a {_digits(value)}-digit number>"
+    return repr(value)
+
+
+def _digits(value: int) -> int:
+    """Decimal digits of ``value`` without ``str`` (which refuses past ``MAX_DIGITS``)."""
+    magnitude = abs(value)
+    if magnitude < 10:
+        return 1
+    estimate = int((magnitude.bit_length() - 1) * math.log10(2)) + 1
+    return estimate + 1 if magnitude >= 10**estimate else estimate
+
+
+def _eval(node: ast.AST, deadline: float) -> Any:
+    if time.monotonic() > deadline:
+        raise ToolError(f"the expression takes longer than {TIME_LIMIT:g}s to evaluate; simplify it")
     if isinstance(node, ast.Expression):
-        return _eval(node.body)
+        return _eval(node.body, deadline)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return node.value
     if isinstance(node, ast.Name) and node.id in _CONSTANTS:
         return _CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand))
+        return _UNARY[type(node.op)](_eval(node.operand, deadline))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _eval(node.left), _eval(node.right)
+        left, right = _eval(node.left, deadline), _eval(node.right, deadline)
         if isinstance(node.op, ast.Pow):
             return _power(left, right)
         if isinstance(node.op, ast.Mult) and _bits(left) + _bits(right) > MAX_BITS:
@@ -102,11 +181,14 @@ def _eval(node: ast.AST) -> Any:
         fn = _FUNCTIONS.get(node.func.id)
         if fn is None:
             raise ToolError(f"unknown function {node.func.id!r}; available: {', '.join(sorted(_FUNCTIONS))}")
-        args = [_eval(a) for a in node.args]
+        args = [_eval(a, deadline) for a in node.args]
         try:
-            return fn(*args)
+            value = fn(*args)
         except (ValueError, TypeError, OverflowError) as exc:
             raise ToolError(f"{node.func.id}: {exc}") from None
+        if _bits(value) > MAX_BITS:
+            raise ToolError(f"{node.func.id}: the result is too large (more than {MAX_BITS} bits)")
+        return value
     if isinstance(node, ast.Name):
         raise ToolError(f"unknown name {node.id!r}; constants: {', '.join(_CONSTANTS)}")
     raise ToolError(f"not allowed in an arithmetic expression: {ast.unparse(node)!r}")
@@ -129,7 +211,7 @@ def evaluate(expression: str) -> int | float:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ToolError(f"not a valid expression: {exc.msg} in {text!r}") from None
-    value = _eval(tree)
+    value = _eval(tree, time.monotonic() + TIME_LIMIT)
     if isinstance(value, float) and math.isnan(value):
         raise ToolError("the result is not a number")
     return value
@@ -140,6 +222,12 @@ def _format(value: int | float) -> str:
         if value.is_integer() and abs(value) < 1e16:
             return str(int(value))
         return f"{value:.15g}"
+    digits = _digits(value)
+    if digits > MAX_DIGITS:
+        top = value >> max(value.bit_length() - 64, 0)
+        mantissa = top * 2.0 ** (value.bit_length() - top.bit_length() - (digits - 1) * math.log2(10))
+        raise ToolError(f"the result has {digits} digits (about {mantissa:.6g}e+{digits - 1}), more than the "
+                        f"{MAX_DIGITS} that can be shown; ask for a smaller quantity, e.g. its log10")
     return str(value)
 
 

@@ -18,6 +18,7 @@ import orjson
 from ..errors import AllModelsFailedError, LLMError, StreamInterruptedError, UsageError
 from ..messages import Attempt, ChatResponse, Message, StreamEvent, ToolCall, Usage, new_call_id
 from ..toolcall_text import TextGuard, extract_tool_calls, render_text_history, tool_prompt
+from ._arguments import safe_call
 from ._grammar import action_prompt, action_schema, parse_action, render_action_history
 from .records import AgentEvent, RunResult, Step, StopReason, ToolMode, ToolResult, event
 from .tools import Tool, ToolArgumentsError, ToolFailedError, ToolTimeoutError
@@ -201,7 +202,7 @@ class RunContext:
     def unique(self, calls: list[ToolCall]) -> list[ToolCall]:
         """Calls with ids no earlier call used (some servers number every reply's calls from 0)."""
         out = []
-        for call in calls:
+        for call in map(safe_call, calls):
             if not call.id or call.id in self._ids:
                 call = call.model_copy(update={"id": new_call_id("call")})
             self._ids.add(call.id)

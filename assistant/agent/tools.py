@@ -11,8 +11,9 @@
 
 The name comes from ``__name__``, the description and per-argument text from the docstring, the JSON
 Schema from the type hints (through pydantic). A malformed tool fails when it is defined, naming the
-parameter. Arguments are validated with pydantic before the call; sync tools run in a thread; every
-call has a time limit.
+parameter. Arguments are validated with pydantic before the call; sync tools run on the tool threads
+(``_threads``: a bounded pool of their own, so a stuck tool never starves the engine); every call has
+a time limit, and whatever a model sends as arguments ends as a result or an observation.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ..errors import UsageError
 from ..messages import ToolSpec
 from ..toolcall_text.lenient_json import loads_lenient
 from ._docstrings import parse_docstring
+from ._arguments import json_safe, show
+from ._threads import tool_threads
 
 __all__ = [
     "Tool",
@@ -137,7 +140,18 @@ class Tool:
         JSON given as a string is unwrapped first (``"{\\"a\\": 1}"``, ``{"arguments": {...}}``,
         ``{"items": "[1, 2]"}``), so a near-miss from a small model still gets through.
         """
-        args = self._unwrap(dict(arguments))
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} must be a JSON object like {_expected(self.parameters)}; got {show(arguments)}"
+            )
+        try:
+            args = self._unwrap(dict(arguments))
+        except ToolArgumentsError:
+            raise
+        except (TypeError, ValueError) as exc:  # junk in the conventional keys (a number as "_positional")
+            raise ToolArgumentsError(
+                f"arguments for {self.name!r} could not be read ({exc}); send a JSON object like {_expected(self.parameters)}"
+            ) from None
         if self._model is None:
             return _check_required(self.name, args, self.parameters)
         try:
@@ -170,7 +184,7 @@ class Tool:
                 # {"action_input": "2+2"} for a tool with one required argument.
                 return {required[0]: raw}
             raise ToolArgumentsError(
-                f"arguments for {self.name!r} must be a JSON object like {_expected(self.parameters)}; got {str(raw)[:200]!r}"
+                f"arguments for {self.name!r} must be a JSON object like {_expected(self.parameters)}; got {show(raw)}"
             )
         if "_positional" in args:
             positional = args.pop("_positional")
@@ -201,15 +215,28 @@ class Tool:
         """Run with already validated ``kwargs`` (a sync tool in a thread). The tool's own ``timeout``
         wins over the one given here (the agent's default)."""
         limit = self.timeout if self.timeout is not None else timeout if timeout is not None else DEFAULT_TIMEOUT
+        threads = tool_threads()
+        started = False
+
+        def run() -> Any:
+            nonlocal started
+            started = True
+            return self.fn(**kwargs)
+
         try:
             async with asyncio.timeout(limit):
                 if self._is_async:
                     result = await self.fn(**kwargs)
                 else:
-                    result = await asyncio.to_thread(self.fn, **kwargs)
+                    result = await threads.run(run)
                 if inspect.isawaitable(result):
                     result = await result
         except TimeoutError:
+            if not self._is_async and not started:
+                raise ToolTimeoutError(
+                    f"tool {self.name!r} could not start within {limit:g}s: all {threads.size} tool threads "
+                    "are busy with earlier calls that have not returned"
+                ) from None
             raise ToolTimeoutError(f"tool {self.name!r} timed out after {limit:g}s") from None
         except Exception as exc:  # the tool's own code failed: the model hears about it
             message = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
@@ -322,7 +349,7 @@ def _describe(name: str, error: ValidationError, parameters: Mapping[str, Any]) 
     problems = []
     for item in error.errors(include_url=False):
         where = ".".join(str(p) for p in item["loc"]) or "(arguments)"
-        got = "" if item["type"] == "missing" else f" (got {item.get('input')!r:.80})"
+        got = "" if item["type"] == "missing" else f" (got {show(item.get('input'))[:80]})"
         problems.append(f"- {where}: {item['msg']}{got}")
     return f"invalid arguments for {name!r}:\n" + "\n".join(problems) + f"\nExpected arguments: {_expected(parameters)}"
 
@@ -357,11 +384,13 @@ def _as_text(value: Any, limit: int) -> str:
         text = "(no output)"
     elif isinstance(value, bytes):
         text = value.decode("utf-8", errors="replace")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(json_safe(value))
     elif isinstance(value, BaseModel):
         text = value.model_dump_json()
     else:
         try:
-            text = orjson.dumps(value, default=str).decode()
+            text = orjson.dumps(json_safe(value)).decode()
         except TypeError:
             text = str(value)
     if len(text) > limit:

@@ -5,7 +5,8 @@
 - the user's message is on disk (append-only JSONL, fsynced; see ``assistant.chat.history``) before the
   model is asked, the answer's messages right after; a restart picks the conversation up again;
 - turns of one conversation run one after another (a per-conversation lock); different
-  conversations never wait for each other, and file writes go through ``asyncio.to_thread``;
+  conversations never wait for each other, and file writes run on the engine's own threads
+  (``assistant.files.blocking``), which stuck tools cannot fill;
 - a rolling summary stays ahead of the active model's window: when the history would pass its share
   of it (``HISTORY_SHARE``, less the agent's reply, system prompt and tools), the oldest turns are
   condensed (``assistant.context.Compactor``) and the summary is stored, so the agent gets the
@@ -42,6 +43,7 @@ from ..context import Compactor
 from ..context._summarize import Summarize, split_note, with_note
 from ..context.tokens import estimate_tokens
 from ..errors import ContextOverflowError
+from ..files.blocking import run_blocking
 from ..messages import Message
 from ._asides import AsideKind, Asides
 from .history import AsideRecord, HistoryStore, Loaded, MessageRecord, SummaryRecord
@@ -142,7 +144,7 @@ class ChatSession:
     async def load(self) -> None:
         """Read the conversation from disk (done by the first ``send``/``stream``)."""
         if self._state is None:
-            self._state = await asyncio.to_thread(self._store.load)
+            self._state = await run_blocking(self._store.load)
 
     # -- a turn
 
@@ -219,7 +221,7 @@ class ChatSession:
         return event
 
     async def _append(self, records: Sequence[MessageRecord | SummaryRecord | AsideRecord]) -> None:
-        await asyncio.to_thread(self._store.append, list(records))
+        await run_blocking(self._store.append, list(records))
 
     # -- the agent's run
 
