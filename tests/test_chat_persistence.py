@@ -47,6 +47,17 @@ class SlowEcho:
         yield event("done", 1, result=RunResult(output=answer, messages=[*history, Message.user(task), Message.assistant(answer)]))
 
 
+def _contents(path: Path) -> list[str]:
+    """Message texts in file order, from ``message`` and ``turn`` records (every line must parse)."""
+    out = []
+    for record in (json.loads(line) for line in path.read_text().splitlines()):
+        if record["type"] == "message":
+            out.append(record["message"]["content"])
+        elif record["type"] == "turn":
+            out.extend(m["content"] for m in record["messages"])
+    return out
+
+
 def _run_process(tmp_path: Path, home: Path, text: str) -> str:
     script = tmp_path / "chat_once.py"
     script.write_text(SCRIPT)
@@ -68,7 +79,7 @@ async def test_history_file_is_one_json_record_per_line():
     await session.send("hi")
     lines = session.path.read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["type"] for r in records] == ["meta", "message", "message"]
+    assert [r["type"] for r in records] == ["meta", "message", "turn"]
     assert records[0]["conversation_id"] == "c1"
     assert records[1]["message"]["content"] == "hi"
 
@@ -92,8 +103,7 @@ async def test_writing_after_a_torn_line_leaves_a_valid_file():
         f.write(b'{"type": "mess')
     again = ChatSession(SlowEcho(), "c1", greeting=False)
     await again.send("still there?")
-    records = [json.loads(line) for line in again.path.read_text().splitlines()]
-    assert [r["message"]["content"] for r in records if r["type"] == "message"] == ["hi", "echo: hi", "still there?", "echo: still there?"]
+    assert _contents(again.path) == ["hi", "echo: hi", "still there?", "echo: still there?"]
 
 
 async def test_a_last_record_missing_its_newline_is_kept_and_the_next_starts_on_a_new_line():
@@ -103,8 +113,7 @@ async def test_a_last_record_missing_its_newline_is_kept_and_the_next_starts_on_
     session.path.write_bytes(data[:-1])  # the final "\n" never reached the disk
     again = ChatSession(SlowEcho(), "c1", greeting=False)
     await again.send("next")
-    records = [json.loads(line) for line in again.path.read_text().splitlines()]
-    assert [r["message"]["content"] for r in records if r["type"] == "message"] == ["hi", "echo: hi", "next", "echo: next"]
+    assert _contents(again.path) == ["hi", "echo: hi", "next", "echo: next"]
 
 
 async def test_a_broken_line_in_the_middle_is_skipped_not_fatal(caplog):

@@ -46,7 +46,7 @@ from ..errors import ContextOverflowError
 from ..files.blocking import run_blocking
 from ..messages import Message
 from ._asides import AsideKind, Asides
-from .history import AsideRecord, HistoryStore, Loaded, MessageRecord, SummaryRecord
+from .history import AnyRecord, AsideRecord, HistoryStore, JsonlHistoryStore, Loaded, MessageRecord, SummaryRecord, TurnRecord
 
 __all__ = ["ChatSession", "ChatEvent", "HISTORY_SHARE", "DEFAULT_WINDOW"]
 
@@ -100,6 +100,7 @@ class ChatSession:
         free_models: Any = None,
         summarize: Summarize | None = None,
         window_tokens: int | None = None,
+        store: HistoryStore | None = None,
     ) -> None:
         self.agent = agent
         self.conversation_id = conversation_id or uuid.uuid4().hex
@@ -112,7 +113,7 @@ class ChatSession:
         self._asides = Asides(self._router, self._free_models)
         # Summaries come from ``summarize``, else the router's "summary" model role, sized to the window.
         self._compactor = Compactor(summarize if summarize is not None else self._router)
-        self._store = _open_store(self.conversation_id, store_dir)
+        self._store: HistoryStore = store if store is not None else _open_store(self.conversation_id, store_dir)
         self._state: Loaded | None = None
         self._active_model: str | None = None
         self._conversation_lock: asyncio.Lock | None = None
@@ -138,8 +139,9 @@ class ChatSession:
         return list(self._state.asides) if self._state else []
 
     @property
-    def path(self) -> Path | str:
-        return self._store.path
+    def path(self) -> Path | str | None:
+        """Where the conversation lives (a file, a Redis key), when its store says."""
+        return getattr(self._store, "path", None)
 
     async def load(self) -> None:
         """Read the conversation from disk (done by the first ``send``/``stream``)."""
@@ -191,7 +193,7 @@ class ChatSession:
     def _lock(self) -> asyncio.Lock:
         """One lock per conversation file, shared by every session object for it in this process."""
         if self._conversation_lock is None:
-            key = str(self._store.path)
+            key = str(self.path or f"{type(self._store).__name__}:{self.conversation_id}")
             lock = _locks.get(key)
             if lock is None:
                 lock = _locks[key] = asyncio.Lock()
@@ -220,7 +222,7 @@ class ChatSession:
                 await outcome
         return event
 
-    async def _append(self, records: Sequence[MessageRecord | SummaryRecord | AsideRecord]) -> None:
+    async def _append(self, records: Sequence[AnyRecord]) -> None:
         await run_blocking(self._store.append, list(records))
 
     # -- the agent's run
@@ -238,7 +240,8 @@ class ChatSession:
             else:
                 result = await self.agent.run(text, history=context)
             new = _new_messages(result, text)
-            await self._append([MessageRecord(message=m) for m in new])
+            # One record for the whole turn: a crash never keeps a tool call without its result.
+            await self._append([TurnRecord(messages=new)])
             assert self._state is not None
             self._state.messages.extend(new)
             self._active_model = _answering_model(result) or self._active_model
@@ -385,7 +388,7 @@ def _free_model_window(store: Any, model_id: str) -> int | None:
     return entry.context_window if entry is not None else None
 
 
-def _open_store(conversation_id: str, store_dir: str | os.PathLike[str] | None) -> Any:
+def _open_store(conversation_id: str, store_dir: str | os.PathLike[str] | None) -> HistoryStore:
     """JSONL files unless a history URL is configured (an explicit ``store_dir`` always means files)."""
     if store_dir is None:
         from .redis_history import history_url
@@ -395,4 +398,4 @@ def _open_store(conversation_id: str, store_dir: str | os.PathLike[str] | None) 
             from .redis_history import RedisHistoryStore
 
             return RedisHistoryStore.for_conversation(conversation_id, url)
-    return HistoryStore.for_conversation(conversation_id, store_dir)
+    return JsonlHistoryStore.for_conversation(conversation_id, store_dir)
