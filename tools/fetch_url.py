@@ -1,8 +1,12 @@
 """fetch_url: a web page as readable text, with the guard rails a model-driven fetch needs.
 
-Only http and https; loopback, private, link-local and other internal addresses are refused unless
-allowed (a model must not be able to read the cloud metadata endpoint or the router admin page);
-redirects are followed by hand so every hop is checked; the body and the time are capped.
+Only http and https; every address that is not globally routable is refused unless allowed (a model
+must not be able to read the cloud metadata endpoint or the router admin page): private, loopback,
+link-local, shared (100.64.0.0/10), reserved and multicast ranges, and the IPv6 forms that carry such an
+IPv4 address (IPv4-mapped, 6to4, Teredo, NAT64). The check runs on the URL's host, on every address it
+resolves to, again when aiohttp connects, and on every redirect hop, which is followed by hand. A URL
+holding a configured API key is refused (unless ``allow_secrets``): the model must not send it
+elsewhere. The body and the time are capped.
 
     page = await fetch_url.invoke({"url": "https://example.com"})
     lab = make_fetch_url(allow_private=True, timeout=5)     # for an intranet
@@ -15,11 +19,13 @@ import ipaddress
 import socket
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
 from assistant.agent.tools import Tool, ToolError
+
+from ._secrets import ALLOW_ENV, contains_key, secrets_allowed
 
 __all__ = ["make_fetch_url", "fetch_url", "html_to_text", "check_address"]
 
@@ -32,16 +38,51 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/java
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
+# RFC 6052 well-known NAT64 prefix (global, so the IPv4 address inside decides) and RFC 8215 local-use.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+# Not globally routable, though some Python versions call parts of them global (192.0.0.9 and .10
+# in 192.0.0.0/24, for one): shared address space, IETF protocol assignments, benchmarking.
+_NOT_GLOBAL_V4 = tuple(ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15"))
+
+
+def _routable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+        # DNS64 maps IPv4-only hosts into this prefix: the IPv4 address inside decides.
+        return _routable(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return not any(address in network for network in _NOT_GLOBAL_V4)
+    if address in _LOCAL_NAT64:
+        return False
+    inner: list[ipaddress.IPv4Address] = []
+    if address.sixtofour is not None:
+        inner.append(address.sixtofour)
+    if address.teredo is not None:
+        inner.extend(address.teredo)
+    return all(_routable(a) for a in inner)
+
+
 def check_address(ip: str, *, allow_private: bool = False) -> None:
-    """``ToolError`` unless ``ip`` is a public address (or ``allow_private``)."""
+    """``ToolError`` unless ``ip`` is globally routable (or ``allow_private``); ``ValueError`` for a name.
+
+        check_address("93.184.215.14")    # fine
+        check_address("100.64.0.1")        # ToolError
+    """
     address = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if allow_private:
+    if allow_private or _routable(address):
         return
-    if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified):
-        raise ToolError(f"refusing to fetch from {ip}: loopback, private and link-local addresses are not allowed")
+    raise ToolError(f"refusing to fetch from {ip}: only globally routable addresses are allowed "
+                    "(loopback, private, link-local, shared, reserved and multicast ranges are not)")
+
+
+def _check_secrets(url: str, allow_secrets: bool | None) -> None:
+    if not secrets_allowed(allow_secrets) and (contains_key(url) or contains_key(unquote(url))):
+        # Never echo the URL: it holds the key.
+        raise ToolError(f"refusing to fetch a URL that contains a configured API key; the user can allow it with {ALLOW_ENV}=1")
 
 
 async def _check_url(url: str, allow_private: bool) -> None:
@@ -80,9 +121,15 @@ class _GuardedResolver(aiohttp.ThreadedResolver):
 
 
 def make_fetch_url(
-    *, allow_private: bool = False, max_bytes: int = MAX_BYTES, max_chars: int = MAX_CHARS, timeout: float = TIMEOUT
+    *,
+    allow_private: bool = False,
+    allow_secrets: bool | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_chars: int = MAX_CHARS,
+    timeout: float = TIMEOUT,
 ) -> Tool:
-    """A ``fetch_url`` tool with its own limits (``allow_private=True`` for intranet pages)."""
+    """A ``fetch_url`` tool with its own limits (``allow_private=True`` for intranet pages;
+    ``allow_secrets`` None follows ``ASSISTANT_ALLOW_SECRETS``)."""
 
     async def fetch_url(url: str) -> str:
         """Fetch a web page (http or https) and return its readable text, with its title and final URL.
@@ -90,19 +137,23 @@ def make_fetch_url(
         Args:
             url: The full URL, e.g. "https://example.com/page".
         """
-        return await _fetch(url.strip(), allow_private=allow_private, max_bytes=max_bytes, max_chars=max_chars, timeout=timeout)
+        return await _fetch(url.strip(), allow_private=allow_private, allow_secrets=allow_secrets,
+                            max_bytes=max_bytes, max_chars=max_chars, timeout=timeout)
 
     # The tool's own limit is a little longer than the request's, so the clearer request error wins.
     return Tool(fetch_url, timeout=timeout + 5)
 
 
-async def _fetch(url: str, *, allow_private: bool, max_bytes: int, max_chars: int, timeout: float) -> str:
+async def _fetch(
+    url: str, *, allow_private: bool, allow_secrets: bool | None, max_bytes: int, max_chars: int, timeout: float
+) -> str:
     connector = aiohttp.TCPConnector(resolver=_GuardedResolver(allow_private), limit=4)
     client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=client_timeout,
                                          headers={"User-Agent": _USER_AGENT}) as session:
             for _ in range(MAX_REDIRECTS + 1):
+                _check_secrets(url, allow_secrets)
                 await _check_url(url, allow_private)
                 async with session.get(url, allow_redirects=False) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:

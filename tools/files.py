@@ -1,5 +1,12 @@
 """read_file and list_dir, confined to one root directory: a path that leads outside it (``..``,
-an absolute path elsewhere, a symlink pointing out) is refused.
+an absolute path elsewhere, a symlink pointing out) is refused, and a listing never follows a link
+out of the root (not even for its size).
+
+Likely secrets are refused too unless the user allows them (``allow_secrets=True`` or
+``ASSISTANT_ALLOW_SECRETS=1``): names such as ``.env``, ``*.pem``, ``*.key``, ``id_*``, ``.netrc``,
+``credentials*``, anything under ``.git/`` or ``.ssh/``, and any file holding a configured API key.
+What a tool returns goes to the model's provider, so ``assistant run`` in a project folder must not
+hand over its ``.env``.
 
     read_file, list_dir = file_tools("/srv/project")
     agent = Agent(tools=[read_file, list_dir])
@@ -10,14 +17,18 @@ The module-level ``read_file`` and ``list_dir`` are confined to the working dire
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from assistant.agent.tools import Tool, ToolError
+
+from ._secrets import ALLOW_ENV, contains_key, secret_name, secrets_allowed
 
 __all__ = ["file_tools", "read_file", "list_dir", "confine"]
 
 MAX_BYTES = 200_000
 MAX_ENTRIES = 500
+_SECRET_HINT = f"the user can allow it with {ALLOW_ENV}=1"
 
 
 def confine(root: str | os.PathLike[str], path: str) -> Path:
@@ -32,16 +43,34 @@ def confine(root: str | os.PathLike[str], path: str) -> Path:
     return target
 
 
-def _read(root: Path | None, path: str, max_bytes: int) -> str:
-    target = confine(root or Path.cwd(), path)
+def _refuse_secret(base: Path, path: str, target: Path, allow: bool | None) -> None:
+    """``ToolError`` when the path as asked or the file it leads to looks like a secret."""
+    if secrets_allowed(allow):
+        return
+    asked = Path(path.strip() or ".").expanduser()
+    # The name asked for (a link called ".env") and the file it leads to (a link to ".env") both count.
+    found = (None if asked.is_absolute() else secret_name(asked.parts)) or secret_name(target.relative_to(base).parts)
+    if found:
+        raise ToolError(f"{path!r} is not readable: {found!r} likely holds secrets (keys, passwords); {_SECRET_HINT}")
+
+
+def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None) -> str:
+    base = (root or Path.cwd()).resolve()
+    target = confine(base, path)
+    _refuse_secret(base, path, target, allow)
     if not target.exists():
         raise ToolError(f"{path!r} does not exist")
     if target.is_dir():
         raise ToolError(f"{path!r} is a directory; use list_dir")
+    if not target.is_file():
+        # A FIFO or a device would block the tool's thread forever (or never end).
+        raise ToolError(f"{path!r} is not a regular file")
     with open(target, "rb") as fh:
         data = fh.read(max_bytes + 1)
     if b"\0" in data[:8192]:
         raise ToolError(f"{path!r} is a binary file")
+    if not secrets_allowed(allow) and contains_key(data):
+        raise ToolError(f"{path!r} is not readable: it contains a configured API key; {_SECRET_HINT}")
     text = data[:max_bytes].decode("utf-8", errors="replace")
     if len(data) > max_bytes:
         size = target.stat().st_size
@@ -49,27 +78,54 @@ def _read(root: Path | None, path: str, max_bytes: int) -> str:
     return text
 
 
-def _list(root: Path | None, path: str, max_entries: int) -> str:
-    target = confine(root or Path.cwd(), path)
+def _describe(base: Path, entry: Path, allow: bool | None) -> tuple[bool, str]:
+    """(is a directory, the listing line) for one entry, never looking through a link out of ``base``."""
+    try:
+        info = entry.lstat()
+    except OSError:
+        return False, entry.name
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = entry.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling or a loop
+            return False, f"{entry.name}  (broken link)"
+        if target != base and base not in target.parents:
+            return False, f"{entry.name}  (link out of the allowed directory)"
+        if not secrets_allowed(allow) and secret_name(target.relative_to(base).parts):
+            return False, f"{entry.name}  (link to a likely secret; not readable)"
+        info = target.stat()
+    secret = not secrets_allowed(allow) and secret_name([entry.name]) is not None
+    if stat.S_ISDIR(info.st_mode):
+        return True, f"{entry.name}/" + ("  (likely secrets; not readable)" if secret else "")
+    if secret:
+        return False, f"{entry.name}  (likely a secret; not readable)"
+    return False, f"{entry.name}  ({info.st_size} bytes)"
+
+
+def _list(root: Path | None, path: str, max_entries: int, allow: bool | None) -> str:
+    base = (root or Path.cwd()).resolve()
+    target = confine(base, path)
+    if target != base:
+        _refuse_secret(base, path, target, allow)
     if not target.is_dir():
         raise ToolError(f"{path!r} is not a directory" if target.exists() else f"{path!r} does not exist")
-    entries = sorted(target.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
-    lines = []
-    for entry in entries[:max_entries]:
-        if entry.is_dir():
-            lines.append(f"{entry.name}/")
-        else:
-            try:
-                lines.append(f"{entry.name}  ({entry.stat().st_size} bytes)")
-            except OSError:  # a dangling symlink
-                lines.append(entry.name)
-    if len(entries) > max_entries:
-        lines.append(f"[... {len(entries) - max_entries} more entries ...]")
+    described = [_describe(base, entry, allow) for entry in target.iterdir()]
+    described.sort(key=lambda d: (not d[0], d[1].lower()))
+    lines = [line for _, line in described[:max_entries]]
+    if len(described) > max_entries:
+        lines.append(f"[... {len(described) - max_entries} more entries ...]")
     return "\n".join(lines) if lines else "(empty directory)"
 
 
-def file_tools(root: str | os.PathLike[str] | None = None, *, max_bytes: int = MAX_BYTES, max_entries: int = MAX_ENTRIES) -> list[Tool]:
-    """``[read_file, list_dir]`` confined to ``root`` (None: the working directory at call time)."""
+def file_tools(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_entries: int = MAX_ENTRIES,
+    allow_secrets: bool | None = None,
+) -> list[Tool]:
+    """``[read_file, list_dir]`` confined to ``root`` (None: the working directory at call time).
+    ``allow_secrets`` None follows ``ASSISTANT_ALLOW_SECRETS``."""
     base = Path(root).resolve() if root is not None else None
 
     def read_file(path: str) -> str:
@@ -78,7 +134,7 @@ def file_tools(root: str | os.PathLike[str] | None = None, *, max_bytes: int = M
         Args:
             path: The file's path, relative to the allowed directory.
         """
-        return _read(base, path, max_bytes)
+        return _read(base, path, max_bytes, allow_secrets)
 
     def list_dir(path: str = ".") -> str:
         """List a directory: sub-directories end with "/", files show their size.
@@ -86,7 +142,7 @@ def file_tools(root: str | os.PathLike[str] | None = None, *, max_bytes: int = M
         Args:
             path: The directory's path, relative to the allowed directory ("." for the top).
         """
-        return _list(base, path, max_entries)
+        return _list(base, path, max_entries, allow_secrets)
 
     return [Tool(read_file), Tool(list_dir)]
 

@@ -1,6 +1,8 @@
 """How ``assistant run`` and ``assistant chat`` show an agent run: the answer streams to stdout, steps,
 tool calls, model switches and waits go to stderr (so stdout pipes cleanly), a spinner shows while
-the model thinks, on a terminal only.
+the model thinks, on a terminal only. Everything a model or a provider wrote (answer text, model ids,
+tool output, error details) goes through ``clean`` first: an escape sequence in a reply must not move
+the cursor, retitle the window or rewrite what the user already read.
 
     renderer = Renderer(verbose=args.verbose)
     async for event in agent.stream(task): renderer.handle(event)
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import sys
 from typing import IO, Any
 
@@ -19,12 +22,32 @@ from ..agent import AgentEvent, RunResult
 from ..errors import AllModelsFailedError, LLMError
 from ..messages import Attempt
 
-__all__ = ["Renderer", "Spinner", "describe_failure", "short"]
+__all__ = ["Renderer", "Spinner", "describe_failure", "short", "clean"]
+
+# ESC-introduced sequences whole (CSI, OSC/DCS/APC/PM/SOS strings, two-byte escapes), then any C0
+# control but tab and newline, DEL and the C1 controls (U+0080-U+009F, e.g. the 8-bit CSI U+009B).
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str | None) -> str:
+    """``text`` safe to print on a terminal: escape sequences and control characters removed
+    (newline and tab kept).
+
+        clean("\x1b[2Jhi\x07")   # "hi"
+    """
+    if not text:
+        return ""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 def short(text: str, limit: int) -> str:
-    """One line of at most ``limit`` characters."""
-    line = " ".join(text.split())
+    """One line of at most ``limit`` characters, safe to print."""
+    line = " ".join(clean(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -96,7 +119,9 @@ class Renderer:
 
     def _on_text(self, event: AgentEvent) -> None:
         self.spinner.stop()
-        text = event.text or ""
+        text = clean(event.text)
+        if not text:
+            return
         self.out.write(text)
         self.out.flush()
         self._line_open = not text.endswith("\n")
@@ -108,34 +133,38 @@ class Renderer:
     def _on_status(self, event: AgentEvent) -> None:
         attempt = event.attempt
         if attempt is None:
-            self._note(f"  .. {event.text}")
+            self._note(f"  .. {clean(event.text)}")
         elif attempt.kind is not None:
             self._note(f"  !! {_hop(attempt)}")
         elif self.verbose:
-            self._note(f"  ok answered by {attempt.provider}/{attempt.model}")
+            self._note(f"  ok answered by {clean(attempt.provider)}/{clean(attempt.model)}")
 
     def _on_tool_call(self, event: AgentEvent) -> None:
         call = event.tool_call
         assert call is not None
-        args = orjson.dumps(call.arguments, default=str).decode()
-        self._note(f"  -> {call.name}({short(args, 200 if self.verbose else 100)})")
-        self.spinner.start(f"running {call.name}")
+        try:
+            args = orjson.dumps(call.arguments, default=str).decode()
+        except TypeError:  # an integer past 64 bits
+            args = str(call.arguments)[:400]
+        name = clean(call.name)
+        self._note(f"  -> {name}({short(args, 200 if self.verbose else 100)})")
+        self.spinner.start(f"running {name}")
 
     def _on_tool_result(self, event: AgentEvent) -> None:
         result = event.tool_result
         assert result is not None
         mark = "<-" if result.outcome == "ok" else "xx"
-        text = result.output if self.verbose else short(result.output, 160)
-        self._note(f"  {mark} {result.name}: {text}")
+        text = clean(result.output) if self.verbose else short(result.output, 160)
+        self._note(f"  {mark} {clean(result.name)}: {text}")
 
     def _on_step_discarded(self, event: AgentEvent) -> None:
-        self._note(f"  !! {event.text} (the text above from this step is void)")
+        self._note(f"  !! {clean(event.text)} (the text above from this step is void)")
 
     def _on_step_end(self, event: AgentEvent) -> None:
         step = event.record
         if self.verbose and step is not None:
             usage = step.usage
-            self._note(f"  step {step.number}{'.' + str(step.correction) if step.correction else ''}: {step.model} "
+            self._note(f"  step {step.number}{'.' + str(step.correction) if step.correction else ''}: {clean(step.model)} "
                        f"[{step.mode}] {usage.input_tokens} in / {usage.output_tokens} out, "
                        f"model {step.llm_s:.2f}s, tools {step.tools_s:.2f}s")
 
@@ -150,14 +179,14 @@ class Renderer:
         if result.stop_reason == "max_steps":
             self._note(f"  (stopped at the step limit: best answer after {len(result.steps) - 1} steps)")
         if self.verbose:
-            models = sorted({s.model for s in result.steps if s.model})
+            models = sorted({clean(s.model) for s in result.steps if s.model})
             self._note(f"  done in {result.duration_s:.1f}s, {len(result.steps)} model calls, "
                        f"{result.usage.input_tokens} in / {result.usage.output_tokens} out tokens, "
                        f"models: {', '.join(models) or '-'}")
 
 
 def _hop(attempt: Attempt) -> str:
-    where = f"{attempt.provider}/{attempt.model}"
+    where = clean(f"{attempt.provider}/{attempt.model}")
     status = f" HTTP {attempt.status}" if attempt.status else ""
     wait = f", waited {attempt.wait_s:.1f}s" if attempt.wait_s else ""
     return f"{where}: {attempt.kind}{status} - {short(attempt.detail, 160)}{wait}"
@@ -165,7 +194,7 @@ def _hop(attempt: Attempt) -> str:
 
 def describe_failure(exc: LLMError) -> str:
     """What went wrong, with one line per model tried (for the error message on stderr)."""
-    lines = [f"error: {exc}"]
+    lines = [f"error: {clean(str(exc))}"]
     attempts: list[Any] = exc.attempts if isinstance(exc, AllModelsFailedError) else []
     for attempt in attempts[-10:]:
         lines.append(f"  - {_hop(attempt)}")

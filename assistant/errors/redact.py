@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["register_secret", "redact_secrets", "mask_key"]
+__all__ = ["register_secret", "redact_secrets", "mask_key", "known_secrets"]
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -53,6 +53,12 @@ def register_secret(secret: str | None) -> None:
             return
         _known.add(secret)
         _known_re = re.compile("|".join(re.escape(s) for s in sorted(_known, key=len, reverse=True)))
+
+
+def known_secrets() -> frozenset[str]:
+    """The keys registered so far (for tools that must not hand one to a model or another site)."""
+    with _lock:
+        return frozenset(_known)
 
 
 def _shape_sub(m: re.Match[str]) -> str:
