@@ -33,6 +33,7 @@ from filelock import Timeout
 from pydantic import ValidationError
 
 from ..errors import LLMError, UsageError
+from ..files.blocking import engine_executor, run_blocking
 from ..files.paths import cache_dir
 from ..files.store import BrokenFileError, file_lock, read_json, write_json_atomic
 from ..messages import ModelInfo
@@ -253,7 +254,7 @@ class ModelCatalog:
                 self._fetched_at[provider] = now
                 self.errors.pop(provider, None)
                 self._fresh[provider] = now + self._ttl
-        await asyncio.to_thread(self._save_snapshot)
+        await run_blocking(self._save_snapshot)
         if bugs:
             raise bugs[0]
 
@@ -324,7 +325,7 @@ class ModelCatalog:
         except RuntimeError:
             self._save_snapshot()
             return
-        future = loop.run_in_executor(None, self._save_snapshot)
+        future = loop.run_in_executor(engine_executor(), self._save_snapshot)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         future.add_done_callback(_log_failure)

@@ -81,7 +81,8 @@ EventCallback = Callable[[ChatEvent], Awaitable[None] | None]
 
 
 class ChatSession:
-    """A persisted conversation over ``agent`` (see the module docstring).
+    """A persisted conversation over ``agent`` (see the module docstring). ``store`` is any
+    ``HistoryStore`` (default: a ``JsonlHistoryStore`` under ``store_dir`` or ``ASSISTANT_HOME``).
 
         session = ChatSession(agent, "user-42", greeting=False)
         print((await session.send("hi")).output, len(session.history))

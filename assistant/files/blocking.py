@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["run_blocking", "ENGINE_THREADS"]
+__all__ = ["run_blocking", "engine_executor", "ENGINE_THREADS"]
 
 # Only the engine's own short file operations run here; every wait inside them is bounded.
 ENGINE_THREADS = 8
@@ -26,7 +26,8 @@ _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _engine_executor() -> ThreadPoolExecutor:
+def engine_executor() -> ThreadPoolExecutor:
+    """The executor behind ``run_blocking``, for callers that need a future (``loop.run_in_executor``)."""
     global _executor
     if _executor is None:
         with _lock:
@@ -42,4 +43,4 @@ async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """
     context = contextvars.copy_context()
     call = functools.partial(context.run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_engine_executor(), call)
+    return await asyncio.get_running_loop().run_in_executor(engine_executor(), call)

@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..files.blocking import run_blocking
 from ..files.paths import state_dir
 from ..files.store import Migration, file_lock, write_json_atomic
 from .policies import Breaker, BreakerState
@@ -283,7 +284,7 @@ class HealthStore:
         if mono - self._checked < self.refresh_interval:
             return
         self._checked = mono  # before the await: concurrent callers do not stat the file again
-        result = await asyncio.to_thread(self._refresh_sync)
+        result = await run_blocking(self._refresh_sync)
         if result is not None:
             self._install(*result)
 
@@ -292,7 +293,7 @@ class HealthStore:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        result = await asyncio.to_thread(self._flush_sync)
+        result = await run_blocking(self._flush_sync)
         if result is not None:
             self._install(*result)
 
