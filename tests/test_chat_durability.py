@@ -164,3 +164,25 @@ def test_a_lock_held_by_another_process_is_waited_for_a_bounded_time(tmp_path: P
         holder.wait()
     store.append([MessageRecord(message=Message.user("hi"))])
     assert [m.content for m in store.load().messages] == ["hi"]
+
+
+def test_threads_sharing_one_store_append_one_at_a_time(tmp_path: Path) -> None:
+    import threading
+
+    store = JsonlHistoryStore.for_conversation("threads", tmp_path)
+    store.append([MessageRecord(message=Message.user("start"))])
+    with open(store.path, "ab") as fh:
+        fh.write(b'{"type":"turn","mess')  # torn: the first appender cuts it, no one cuts a finished turn
+
+    def writer(name: str) -> None:
+        for i in range(25):
+            call = ToolCall(id=f"{name}-{i}", name="lookup", arguments={"pad": "y" * 20000})
+            store.append([TurnRecord(messages=[Message.assistant("", tool_calls=[call]), Message.tool(f"{name} {i}", tool_call_id=call.id)])])
+
+    threads = [threading.Thread(target=writer, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(json.loads(line) for line in store.path.read_bytes().splitlines())
+    assert {m.content for m in store.load().messages if m.role == "tool"} == {f"t{n} {i}" for n in range(4) for i in range(25)}

@@ -155,7 +155,8 @@ class JsonlHistoryStore:
         self.path = path
         self.conversation_id = conversation_id
         self.lock_wait = lock_wait
-        self._lock = FileLock(str(path) + ".lock", timeout=lock_wait, thread_local=False)
+        # Thread-local (the default): two threads of one process exclude each other as processes do.
+        self._lock = FileLock(str(path) + ".lock", timeout=lock_wait)
 
     @classmethod
     def for_conversation(cls, conversation_id: str, store_dir: str | os.PathLike[str] | None = None) -> JsonlHistoryStore:
