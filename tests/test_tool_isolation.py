@@ -207,3 +207,19 @@ async def test_a_huge_integer_argument_is_kept_exact_for_an_int_parameter() -> N
     agent = Agent(model="p/m", tools=[double], router=FakeRouter([calls({"n": 2**70}, name="double"), said("done")]))
     result = await agent.run("double it")
     assert result.steps[0].tool_results[0].output == str(2**71)
+
+
+async def test_fetch_url_parses_a_big_page_off_the_event_loop(fake_server) -> None:
+    from aiohttp import web
+
+    from tools.fetch_url import make_fetch_url
+
+    page = "<html><body>" + "<div><p>Hello <b>world</b> &amp; <a href='x'>link</a></p></div>" * 25000 + "</body></html>"
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    server = fake_server(handler)
+    text, lag = await _max_loop_lag(make_fetch_url(allow_private=True, timeout=60).invoke({"url": server.url + "/"}))
+    assert text.startswith("URL: ") and "Hello world & link" in text
+    assert lag < 0.5

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
-from assistant.agent.tools import Tool, ToolError
+from assistant.agent.tools import Tool, ToolError, run_in_thread
 
 from ._secrets import ALLOW_ENV, contains_key, secrets_allowed
 
@@ -162,8 +162,9 @@ async def _fetch(
                     if response.status >= 400:
                         raise ToolError(f"HTTP {response.status} {response.reason or ''} from {url}".strip())
                     body, cut = await _read_capped(response, max_bytes)
-                    return _render(url, response.headers.get("Content-Type", ""), body, cut,
-                                   response.get_encoding() if response.charset else "utf-8", max_chars)
+                    # Parsing 2 MB of HTML takes seconds: off the event loop.
+                    return await run_in_thread(_render, url, response.headers.get("Content-Type", ""), body, cut,
+                                               response.get_encoding() if response.charset else "utf-8", max_chars)
             raise ToolError(f"more than {MAX_REDIRECTS} redirects from {url}")
     except asyncio.TimeoutError:
         raise ToolError(f"fetching {url} took longer than {timeout:g}s") from None

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..messages import ToolCall
+from pydantic import ValidationError
 
-__all__ = ["json_safe", "safe_call", "show"]
+from ..messages import ToolCall
+from ..toolcall_text.lenient_json import loads_lenient
+
+__all__ = ["json_safe", "safe_call", "show", "expected", "describe_invalid", "unwrap_json_strings"]
 
 
 def show(value: Any) -> str:
@@ -57,3 +60,35 @@ def safe_call(call: ToolCall) -> ToolCall:
     if arguments == call.arguments:
         return call
     return call.model_copy(update={"arguments": arguments})
+
+
+def expected(parameters: Mapping[str, Any]) -> str:
+    props = parameters.get("properties") or {}
+    required = set(parameters.get("required") or [])
+    parts = [f"{k}: {v.get('type', 'any')}{'' if k in required else ' (optional)'}" for k, v in props.items()]
+    return "{" + ", ".join(parts) + "}"
+
+
+def describe_invalid(name: str, error: ValidationError, parameters: Mapping[str, Any]) -> str:
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "(arguments)"
+        got = "" if item["type"] == "missing" else f" (got {show(item.get('input'))[:80]})"
+        problems.append(f"- {where}: {item['msg']}{got}")
+    return f"invalid arguments for {name!r}:\n" + "\n".join(problems) + f"\nExpected arguments: {expected(parameters)}"
+
+
+def unwrap_json_strings(args: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
+    """Arguments with JSON-looking strings parsed where validation complained about them."""
+    fixed = dict(args)
+    changed = False
+    for item in error.errors(include_url=False):
+        key = item["loc"][0] if item["loc"] else None
+        value = fixed.get(key) if isinstance(key, str) else None
+        if isinstance(value, str) and value.strip()[:1] in ("{", "[", '"'):
+            try:
+                fixed[key] = loads_lenient(value)
+                changed = True
+            except ValueError:
+                pass
+    return fixed if changed else None

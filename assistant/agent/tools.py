@@ -33,7 +33,7 @@ from ..errors import UsageError
 from ..messages import ToolSpec
 from ..toolcall_text.lenient_json import loads_lenient
 from ._docstrings import parse_docstring
-from ._arguments import json_safe, show
+from ._arguments import describe_invalid, expected, json_safe, show, unwrap_json_strings
 from ._threads import tool_threads
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ToolTimeoutError",
     "ToolFailedError",
     "as_tools",
+    "run_in_thread",
 ]
 
 DEFAULT_TIMEOUT = 60.0
@@ -142,7 +143,7 @@ class Tool:
         """
         if not isinstance(arguments, Mapping):
             raise ToolArgumentsError(
-                f"arguments for {self.name!r} must be a JSON object like {_expected(self.parameters)}; got {show(arguments)}"
+                f"arguments for {self.name!r} must be a JSON object like {expected(self.parameters)}; got {show(arguments)}"
             )
         try:
             args = self._unwrap(dict(arguments))
@@ -150,20 +151,20 @@ class Tool:
             raise
         except (TypeError, ValueError) as exc:  # junk in the conventional keys (a number as "_positional")
             raise ToolArgumentsError(
-                f"arguments for {self.name!r} could not be read ({exc}); send a JSON object like {_expected(self.parameters)}"
+                f"arguments for {self.name!r} could not be read ({exc}); send a JSON object like {expected(self.parameters)}"
             ) from None
         if self._model is None:
             return _check_required(self.name, args, self.parameters)
         try:
             return self._construct(args)
         except ValidationError as first:
-            retry = _unwrap_json_strings(args, first)
+            retry = unwrap_json_strings(args, first)
             if retry is not None:
                 try:
                     return self._construct(retry)
                 except ValidationError:
                     pass
-            raise ToolArgumentsError(_describe(self.name, first, self.parameters)) from None
+            raise ToolArgumentsError(describe_invalid(self.name, first, self.parameters)) from None
 
     def _construct(self, args: dict[str, Any]) -> dict[str, Any]:
         assert self._model is not None
@@ -184,7 +185,7 @@ class Tool:
                 # {"action_input": "2+2"} for a tool with one required argument.
                 return {required[0]: raw}
             raise ToolArgumentsError(
-                f"arguments for {self.name!r} must be a JSON object like {_expected(self.parameters)}; got {show(raw)}"
+                f"arguments for {self.name!r} must be a JSON object like {expected(self.parameters)}; got {show(raw)}"
             )
         if "_positional" in args:
             positional = args.pop("_positional")
@@ -242,6 +243,14 @@ class Tool:
             message = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
             raise ToolFailedError(message, exc) from exc
         return _as_text(result, self.max_output_chars)
+
+
+async def run_in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """For async tools: run CPU-heavy or blocking work on the tool threads, off the event loop.
+
+        text = await run_in_thread(html_to_text, page)
+    """
+    return await tool_threads().run(fn, *args, **kwargs)
 
 
 def tool(
@@ -336,44 +345,12 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-# --- validation messages ----------------------------------------------------------------------
-
-def _expected(parameters: Mapping[str, Any]) -> str:
-    props = parameters.get("properties") or {}
-    required = set(parameters.get("required") or [])
-    parts = [f"{k}: {v.get('type', 'any')}{'' if k in required else ' (optional)'}" for k, v in props.items()]
-    return "{" + ", ".join(parts) + "}"
-
-
-def _describe(name: str, error: ValidationError, parameters: Mapping[str, Any]) -> str:
-    problems = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "(arguments)"
-        got = "" if item["type"] == "missing" else f" (got {show(item.get('input'))[:80]})"
-        problems.append(f"- {where}: {item['msg']}{got}")
-    return f"invalid arguments for {name!r}:\n" + "\n".join(problems) + f"\nExpected arguments: {_expected(parameters)}"
-
-
-def _unwrap_json_strings(args: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
-    """Arguments with JSON-looking strings parsed where validation complained about them."""
-    fixed = dict(args)
-    changed = False
-    for item in error.errors(include_url=False):
-        key = item["loc"][0] if item["loc"] else None
-        value = fixed.get(key) if isinstance(key, str) else None
-        if isinstance(value, str) and value.strip()[:1] in ("{", "[", '"'):
-            try:
-                fixed[key] = loads_lenient(value)
-                changed = True
-            except ValueError:
-                pass
-    return fixed if changed else None
-
+# --- validation messages (wording in ``_arguments``) -------------------------------------------
 
 def _check_required(name: str, args: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in parameters.get("required") or [] if k not in args]
     if missing:
-        raise ToolArgumentsError(f"invalid arguments for {name!r}: missing {', '.join(missing)}. Expected arguments: {_expected(parameters)}")
+        raise ToolArgumentsError(f"invalid arguments for {name!r}: missing {', '.join(missing)}. Expected arguments: {expected(parameters)}")
     return args
 
 
