@@ -182,3 +182,13 @@ def test_the_renderer_strips_control_characters_from_model_text_and_ids() -> Non
     assert "\x1b" not in err.getvalue() and "\x07" not in err.getvalue()
     assert "answered by evil/m" in err.getvalue()
     assert "-> calc(" in err.getvalue()
+
+
+async def test_web_search_refuses_a_query_holding_a_configured_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.web_search import make_web_search
+
+    monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-" + "a" * 30)
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    with pytest.raises(ToolFailedError, match="contains a configured API key") as info:
+        await make_web_search().invoke({"query": f"what is {KEY}"})
+    assert KEY not in str(info.value)

@@ -19,6 +19,8 @@ import orjson
 from assistant.agent.tools import Tool, ToolError
 from assistant.errors import redact
 
+from ._secrets import ALLOW_ENV, contains_key, secrets_allowed
+
 __all__ = ["make_web_search", "web_search", "DEFAULT_BASE_URL", "DEFAULT_MODEL"]
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
@@ -50,6 +52,8 @@ async def _search(query: str, *, model: str, timeout: float, api_key: str | None
         )
     if not query.strip():
         raise ToolError("the query is empty")
+    if not secrets_allowed() and (key in query or contains_key(query)):
+        raise ToolError(f"refusing to send a query that contains a configured API key; the user can allow it with {ALLOW_ENV}=1")
     base = (os.environ.get("PERPLEXITY_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     body = {"model": model, "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": query}]}
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"}
