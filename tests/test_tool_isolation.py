@@ -223,3 +223,12 @@ async def test_fetch_url_parses_a_big_page_off_the_event_loop(fake_server) -> No
     text, lag = await _max_loop_lag(make_fetch_url(allow_private=True, timeout=60).invoke({"url": server.url + "/"}))
     assert text.startswith("URL: ") and "Hello world & link" in text
     assert lag < 0.5
+
+
+async def test_a_sync_tool_calling_sys_exit_fails_as_an_observation() -> None:
+    def quits(code: int) -> str:
+        """Quit."""
+        raise SystemExit(code)
+
+    with pytest.raises(ToolFailedError, match="SystemExit"):
+        await Tool(quits).invoke({"code": 3})

@@ -51,8 +51,10 @@ class ToolThreads:
         def work() -> None:
             try:
                 outcome: tuple[Any, BaseException | None] = (context.run(fn, *args, **kwargs), None)
-            except BaseException as exc:  # handed to the awaiting caller, which re-raises it
+            except Exception as exc:  # handed to the awaiting caller, which re-raises it
                 outcome = (None, exc)
+            except BaseException as exc:  # sys.exit() in a tool ends the tool, not the caller's run
+                outcome = (None, RuntimeError(f"the tool raised {type(exc).__name__}: {exc}"))
             finally:
                 self._release()
             try:
