@@ -186,3 +186,21 @@ def test_threads_sharing_one_store_append_one_at_a_time(tmp_path: Path) -> None:
         thread.join()
     assert all(json.loads(line) for line in store.path.read_bytes().splitlines())
     assert {m.content for m in store.load().messages if m.role == "tool"} == {f"t{n} {i}" for n in range(4) for i in range(25)}
+
+
+def test_a_writer_killed_mid_stream_leaves_a_conversation_that_loads_and_appends(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    writer = _spawn(tmp_path, str(tmp_path), "killed", "100000")
+    store = JsonlHistoryStore.for_conversation("shared", tmp_path)
+    deadline = time.monotonic() + 30
+    while (not store.path.exists() or store.path.stat().st_size < 200_000) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    store.append([MessageRecord(message=Message.user("after the crash"))])
+    loaded = store.load()
+    _check_pairs(loaded.messages)
+    assert loaded.messages[-1].content == "after the crash"
+    assert all(json.loads(line) for line in store.path.read_bytes().splitlines())
