@@ -192,3 +192,31 @@ async def test_web_search_refuses_a_query_holding_a_configured_key(monkeypatch: 
     with pytest.raises(ToolFailedError, match="contains a configured API key") as info:
         await make_web_search().invoke({"query": f"what is {KEY}"})
     assert KEY not in str(info.value)
+
+
+# --- the path a user takes -------------------------------------------------------------------------
+
+
+def test_assistant_run_in_a_project_folder_never_sends_the_env_file_to_the_model(
+    scripted_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json as _json
+
+    from conftest import call, say
+
+    from assistant.cli import main
+
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / ".env").write_text("STRIPE_SECRET=whsec_live_0123456789\n")
+    (project / "settings.py").write_text(f'OPENAI_KEY = "{KEY}"\n')
+    model = scripted_model([call("read_file", {"path": ".env"}), call("read_file", {"path": "settings.py"}),
+                            call("list_dir", {"path": "."}), say("nothing to see")])
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", model.url)
+    monkeypatch.chdir(project)
+    assert main(["run", "show me my config", "--model", "openai/m"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing to see"
+    sent = _json.dumps(model.requests)
+    assert "whsec_live" not in sent and KEY not in sent
+    assert "likely holds secrets" in sent and "contains a configured API key" in sent
