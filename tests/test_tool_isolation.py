@@ -232,3 +232,20 @@ async def test_a_sync_tool_calling_sys_exit_fails_as_an_observation() -> None:
 
     with pytest.raises(ToolFailedError, match="SystemExit"):
         await Tool(quits).invoke({"code": 3})
+
+
+async def test_a_cancelled_wait_for_a_thread_gives_no_slot_away() -> None:
+    import threading
+
+    pool = ToolThreads(1)
+    release = threading.Event()
+    holder = asyncio.create_task(pool.run(release.wait, 5))
+    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(pool.run(lambda: "never"))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    release.set()
+    assert await holder is True
+    assert await pool.run(lambda: "next") == "next"
+    await asyncio.sleep(0.05)
+    assert pool.busy == 0 and waiter.cancelled()
