@@ -114,7 +114,7 @@ def _spawn(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_processes_appending_to_one_conversation_lose_nothing(tmp_path: Path) -> None:
-    processes = [_spawn(tmp_path, str(tmp_path), f"w{n}", "40") for n in range(4)]
+    processes = [_spawn(tmp_path, str(tmp_path), f"w{n}", "20") for n in range(4)]
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
@@ -122,7 +122,7 @@ def test_processes_appending_to_one_conversation_lose_nothing(tmp_path: Path) ->
     lines = store.path.read_bytes().splitlines()
     assert all(json.loads(line) for line in lines)
     results = {m.content for m in store.load().messages if m.role == "tool"}
-    assert results == {f"w{n} {i}" for n in range(4) for i in range(40)}
+    assert results == {f"w{n} {i}" for n in range(4) for i in range(20)}
 
 
 def test_repairing_a_torn_line_never_cuts_a_turn_another_process_wrote(tmp_path: Path) -> None:
