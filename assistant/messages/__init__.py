@@ -36,7 +36,7 @@ __all__ = [
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
-ReasoningEffort = Literal["off", "low", "medium", "high"]
+ReasoningEffort = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
 
 
 _new = object.__new__

@@ -34,11 +34,17 @@ def create_client(
         client = create_client("llama", base_url="http://127.0.0.1:8080")
     """
     spec = provider if isinstance(provider, ProviderSpec) else get_spec(provider)
-    if isinstance(provider, str) and provider.lower() in ALIASES and base_url is None:
+    if isinstance(provider, str) and provider.lower() != spec.name and base_url is None:
         base_url = os.environ.get(env_name(provider, "BASE_URL")) or None
     key = spec.api_key(api_key)
-    if spec.key_required and not key:
-        names = ", ".join([env_name(spec.name, "API_KEY"), *spec.key_env])
+    if spec.auth == "aws":
+        from .bedrock_auth import check_credentials, fill_region
+
+        if not key:
+            check_credentials()
+        spec = fill_region(spec)
+    elif spec.key_required and not key:
+        names = ", ".join(spec.key_names())
         raise UsageError(f"provider {spec.name!r} needs an API key: set {names} or pass api_key=")
     url = spec.resolve_base_url(base_url)
     timeouts = options.pop("timeouts", None) or Timeouts(
@@ -70,4 +76,12 @@ def create_client(
         from .ollama import OllamaClient
 
         return OllamaClient(spec, **kwargs)
+    if spec.family == "bedrock":
+        from .bedrock import BedrockClient
+
+        return BedrockClient(spec, **kwargs)
+    if spec.family == "cohere":
+        from .cohere import CohereClient
+
+        return CohereClient(spec, **kwargs)
     raise UsageError(f"provider {spec.name!r} has unknown wire family {spec.family!r}")  # pragma: no cover

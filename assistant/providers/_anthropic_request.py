@@ -16,7 +16,7 @@ __all__ = ["map_request", "DEFAULT_MAX_TOKENS", "THINKING_BUDGETS", "SCHEMA_TOOL
 
 # The API has no default for max_tokens ("max_tokens: Field required"), so one is always sent.
 DEFAULT_MAX_TOKENS = 4096
-THINKING_BUDGETS: dict[str, int] = {"low": 1024, "medium": 4096, "high": 16384}
+THINKING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
 # response_schema is emulated with a tool whose input is the answer (works on every Claude model,
 # unlike the newer structured-output beta); the response side turns its input back into text.
 SCHEMA_TOOL = "json_answer"

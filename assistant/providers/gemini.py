@@ -65,7 +65,7 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 _TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-_THINKING_BUDGET = {"off": 0, "low": 1024, "medium": 8192, "high": 24576}
+_THINKING_BUDGET = {"off": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576}
 # "Budget 0 is invalid. This model only works in thinking mode." (2.5 Pro and the 3.x Pro models):
 # for them "off" means "leave the model's default".
 _ALWAYS_THINKS = re.compile(r"gemini-(?:2\.5|[3-9](?:\.\d+)?)-pro")

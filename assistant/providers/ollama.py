@@ -33,6 +33,7 @@ from ..messages import (
 )
 from ._http import SpecClient, iter_ndjson
 from .base import ResponseBuilder, parse_arguments
+from .reasoning import nearest_level
 
 __all__ = ["OllamaClient", "build_body", "FINISH_REASONS"]
 
@@ -57,7 +58,8 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     if request.reasoning is not None:
         # false is safe everywhere; true (or a level) on a model without thinking is a 400
         # '"gemma3:1b" does not support thinking', so it is only sent when asked for.
-        body["think"] = False if request.reasoning == "off" else request.reasoning
+        # Ollama's levels are low/medium/high (gpt-oss); minimal and xhigh go to the nearest.
+        body["think"] = False if request.reasoning == "off" else nearest_level(request.reasoning, ("low", "medium", "high"))
     if request.response_schema is not None:
         body["format"] = request.response_schema
     options: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from ..messages import (
 )
 from ._http import SpecClient, iter_sse, loads, translate_errors
 from .base import ResponseBuilder, parse_arguments
+from .reasoning import apply_openai_style
 
 __all__ = ["OpenAICompatClient", "FINISH_REASONS"]
 
@@ -156,26 +157,7 @@ class OpenAICompatClient(SpecClient):
         return {"type": "function", "function": {"name": choice}}
 
     def _map_reasoning(self, effort: str, body: dict[str, Any]) -> None:
-        style = self.spec.reasoning_style
-        off = effort == "off"
-        if style == "openai":
-            if not off:
-                body["reasoning_effort"] = effort
-        elif style == "openrouter":
-            body["reasoning"] = {"enabled": False} if off else {"effort": effort}
-        elif style == "groq":
-            if off:
-                body["reasoning_format"] = "hidden"
-            else:
-                body["reasoning_format"] = "parsed"
-        elif style == "llama":
-            body["chat_template_kwargs"] = {"enable_thinking": not off}
-            if not off:
-                body["reasoning_format"] = "deepseek"
-        elif style == "zai":
-            body["thinking"] = {"type": "disabled" if off else "enabled"}
-        elif style == "deepseek" and not off:
-            body["thinking"] = {"type": "enabled"}
+        apply_openai_style(self.spec.reasoning_style, effort, body)
 
     # --- response -----------------------------------------------------------------------------
 

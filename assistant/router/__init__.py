@@ -77,6 +77,9 @@ class Router:
         positions = getattr(health, "key_positions", None)
         self._key_index: dict[str, int] = positions if positions is not None else {}
         self._key_hashes: dict[str, str] = {}
+        # Models that answered 400 to native tools and then worked with prompt-guided tools: later
+        # steps start there instead of paying another 400 each.
+        self._prompt_tools: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -216,8 +219,13 @@ class Router:
         settings = self.registry.settings(cand.provider)
         spec = settings.spec
         keys = self.registry.keys(cand.provider)
+        native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
         tries = Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
-                       prompt_mode=bool(state.tools) and cand.supports_tools is False)
+                       prompt_mode=bool(state.tools) and not native)
+        if state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix):
+            # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling.
+            yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
+                               "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
         rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
                             free_suffix=spec.free_suffix, credits=settings.credits)
         while True:
@@ -353,6 +361,7 @@ class Router:
             tries.drop_choice = True
         elif action.kind == "prompt_tools" and _prompt_mode.available():
             tries.prompt_mode = True
+            self._prompt_tools.add(cand.model_id)
         elif action.kind == "rotate_key":
             tries.key_i = self._key_index[cand.provider] = (tries.key_i + 1) % len(tries.keys)
             tries.fresh_keys -= 1
