@@ -19,8 +19,9 @@ def test_every_role_defaults_to_the_free_chain() -> None:
     assert {role: model_for_role(role) for role in ROLES} == {role: "auto" for role in ROLES}
 
 
-def test_the_roles_are_the_seven_named_jobs() -> None:
-    assert ROLES == ("default", "high_end", "free_fallback", "flash_fallback", "summary", "translation", "refinement")
+def test_the_roles_are_the_eleven_named_jobs() -> None:
+    assert ROLES == ("default", "high_end", "free_fallback", "flash_fallback", "summary", "translation", "refinement",
+                     "stt", "interim", "greeting", "overflow")
 
 
 def test_the_config_file_sets_a_role(config: Path) -> None:

@@ -46,7 +46,8 @@ class Agent:
         agent = Agent("groq/llama-3.3-70b-versatile", tools=[search], max_steps=8)
         result = agent.run_sync("Who won the 2022 World Cup?")
 
-    ``model`` is an id, a list of ids (a fallback chain) or ``"auto"`` (the free-model chain).
+    ``model`` is an id, a list of ids (a fallback chain), ``"auto"`` (the free-model chain) or a model
+    role (``"high_end"``); None means the ``default`` role (``"auto"`` unless configured).
     ``tools`` takes functions and ``Tool`` objects; ``allow`` / ``deny`` pick among them by name.
     ``tool_mode`` is ``"auto"`` (native tools; JSON actions under a grammar on llama.cpp; the router
     describes tools in the prompt for models without tool calling) or forces one of
@@ -55,7 +56,7 @@ class Agent:
 
     def __init__(
         self,
-        model: str | Sequence[str] = "auto",
+        model: str | Sequence[str] | None = None,
         tools: Iterable[Tool | Callable[..., Any]] = (),
         *,
         system_prompt: str | None = None,
@@ -74,6 +75,12 @@ class Agent:
     ) -> None:
         if max_steps < 0:
             raise UsageError(f"max_steps must be 0 or more, got {max_steps}")
+        if model is None:
+            # The "default" model role: ASSISTANT_MODEL_DEFAULT, [models] default, the config's
+            # default_provider/default_model, else "auto".
+            from ..free_models.roles import model_for_role
+
+            model = model_for_role("default")
         if not isinstance(model, str) and not list(model):
             raise UsageError("model is an empty list: give an id like 'groq/llama-3.3-70b-versatile', a list of ids, or 'auto'")
         if tool_mode not in ("auto", "native", "prompt", "grammar"):

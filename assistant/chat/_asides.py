@@ -59,6 +59,11 @@ class Asides:
         return AsideRecord(kind=kind, text=reply, model=model) if reply else None
 
     def _model(self, kind: AsideKind) -> str | None:
+        from ..free_models.roles import configured_role
+
+        configured = configured_role(kind)  # ASSISTANT_MODEL_INTERIM / [models] greeting win over the list
+        if configured is not None:
+            return configured
         store = self._free_models
         if store is None:
             from ..free_models import FreeModelsStore

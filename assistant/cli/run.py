@@ -64,7 +64,10 @@ def choose_model(explicit: str | None, *, err: Any = None) -> str | list[str]:
         raise UsageError("--model is empty: give an id like groq/llama-3.3-70b-versatile, or auto")
     keyed = _remote_key_configured()
     if not chain:
-        chain = ["auto"] if keyed else [EMBEDDED_MODEL]
+        from ..free_models.roles import configured_role
+
+        default = configured_role("default")
+        chain = [default] if default else ["auto"] if keyed else [EMBEDDED_MODEL]
     if EMBEDDED_MODEL in chain or (chain == ["auto"] and not keyed):
         _ensure_local(err, reason=None if explicit else "no API key is configured")
     else:

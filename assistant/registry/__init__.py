@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,14 +39,17 @@ from ..errors.redact import register_secret
 from ..files.paths import config_path as _default_config_path
 from ..messages import ChatRequest, ChatResponse, Message, StreamEvent
 from ..providers import LLMClient, ProviderSpec, create_client, declare, get_spec
-from ..providers.specs import PROVIDERS, env_name, provider_names
+from ..providers.specs import PROVIDERS, env_name, nearest, normalize_name, provider_names
+from .config import ConfigFile, load_config
 
-__all__ = ["LLMRegistry", "ProviderSettings", "split_model_id"]
+__all__ = ["LLMRegistry", "ProviderSettings", "ConfigFile", "split_model_id"]
 
 _LIMIT_FIELDS = ("rpm", "rpd", "credits", "disabled")
 _SPEC_FIELDS = frozenset(ProviderSpec.model_fields) - {"name", "kind", "base_url"}
 _TABLE_FIELDS = frozenset({"kind", "base_url", "api_key", "api_keys", *_LIMIT_FIELDS}) | _SPEC_FIELDS
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A custom:<url> provider in a model id ends at its API version segment (/v1, /v4, /v1beta) or, with no
+# such segment, at the host; "#" ends it explicitly: "custom:https://h/api#my-model".
+_CUSTOM_ID = re.compile(r"^((?:anthropic-)?custom:https?://[^/#]+(?:/(?:[^/#]+/)*?v\d+[a-z]*)?)(?:#|/)(.+)$", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -67,6 +69,9 @@ class ProviderSettings(BaseModel):
 
 def split_model_id(model_id: str) -> tuple[str, str]:
     """``"openrouter/z-ai/glm-5"`` -> ``("openrouter", "z-ai/glm-5")``: split at the FIRST slash."""
+    custom = _CUSTOM_ID.match(model_id.strip())
+    if custom is not None:
+        return normalize_name(custom.group(1)), custom.group(2)
     provider, sep, model = model_id.strip().partition("/")
     if not sep or not provider or not model:
         raise UsageError(
@@ -89,6 +94,7 @@ class LLMRegistry:
         self._ids: dict[str, tuple[str, str]] = {}
         self._configured: dict[str, bool] = {}
         self._by_key: dict[tuple[str, str | None], LLMClient] = {}
+        self.config = ConfigFile()
 
     def __repr__(self) -> str:
         return f"LLMRegistry(providers={self.providers()!r})"
@@ -109,17 +115,130 @@ class LLMRegistry:
         return registry
 
     def _load_config(self, path: Path) -> None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"cannot read config file {path}: {exc}. Fix the TOML or point ASSISTANT_CONFIG elsewhere.") from None
-        providers = _interpolate(data.get("providers", {}))
-        if not isinstance(providers, dict):
-            raise UsageError(f"{path}: 'providers' must be a table of [providers.NAME] tables")
-        for name, table in providers.items():
+        self.apply_config(load_config(path))
+
+    def apply_config(self, config: ConfigFile) -> None:
+        """Take providers, keys, URLs and routes from a checked config (``registry.config`` keeps it).
+
+            registry.apply_config(parse_config('default_provider = "groq"'))
+        """
+        where = str(config.path or "config")
+        for name, table in config.providers.items():
             if not isinstance(table, dict):
-                raise UsageError(f"{path}: [providers.{name}] must be a table")
-            self.add_provider(name, _source=f"{path}: [providers.{name}]", **table)
+                raise UsageError(f"{where}: [providers.{name}] must be a table")
+            self.add_provider(name, _source=f"{where}: [providers.{name}]", **table)
+        rel = config.reliability
+        if config.default_provider:
+            primary = self._provider_arg(config.default_provider, f"{where}: default_provider")
+            if config.api_key or config.api_url or rel.api_keys:
+                # zeroclaw: api_key is the primary provider's own (first); reliability.api_keys rotate after it.
+                keys = [config.api_key] if config.api_key else list(self.keys(primary))
+                self._merge(primary, where, base_url=config.api_url, keys=[*keys, *rel.api_keys])
+        for entry in rel.fallback_providers:
+            self._provider_arg(entry, f"{where}: reliability.fallback_providers")
+        for entry, key in rel.fallback_api_keys.items():
+            self._merge(self._provider_arg(entry, f"{where}: reliability.fallback_api_keys"), where, keys=[key])
+        for route in config.model_routes:
+            provider = self._provider_arg(route.provider, f"{where}: [[model_routes]] hint {route.hint!r}")
+            if route.api_key:
+                self.add_provider(_route_provider(route.hint, provider), kind=provider, api_key=route.api_key,
+                                  _source=f"{where}: [[model_routes]] hint {route.hint!r}")
+        self.config = config
+
+    def _provider_arg(self, name: str, where: str) -> str:
+        try:
+            return self.canonical(name)
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+
+    def _merge(self, provider: str, where: str, *, base_url: str | None = None, keys: Sequence[str] = ()) -> None:
+        """Add a base URL and keys to a provider, keeping whatever its [providers.NAME] table set."""
+        current = self._settings.get(provider) or ProviderSettings(spec=get_spec(provider))
+        if base_url:
+            current.spec.resolve_base_url(base_url)  # a bad URL fails here, naming the provider
+            current = current.model_copy(update={"base_url": base_url})
+        self._settings[provider] = current
+        if provider not in PROVIDERS:
+            declare(current.spec)
+        merged = tuple(dict.fromkeys(k.strip() for k in [*keys, *self._keys.get(provider, ())] if k and k.strip()))
+        if merged:
+            self._keys[provider] = merged
+            for key in merged:
+                register_secret(key)
+        for memo in (self._resolved, self._names, self._ids, self._configured, self._by_key):
+            memo.clear()
+
+    # --- what a model id means ------------------------------------------------------------------
+
+    def provider_default(self, provider: str) -> str | None:
+        """The model a bare provider name means: the config's ``default_model`` when ``provider`` is its
+        ``default_provider``, a ``[providers.NAME] default_model``, else the built-in row's."""
+        name = self.canonical(provider)
+        cfg = self.config
+        if cfg.default_provider and cfg.default_model and self._same(cfg.default_provider, name):
+            return cfg.default_model
+        return self.spec(name).default_model
+
+    def default_model_id(self) -> str | None:
+        """``default_provider`` + ``default_model`` of the config as one id (None when unset)."""
+        cfg = self.config
+        if not cfg.default_provider:
+            if cfg.default_model and "/" in cfg.default_model:
+                return cfg.default_model
+            return None
+        model = cfg.default_model or self.provider_default(cfg.default_provider)
+        if not model:
+            raise UsageError(f"{cfg.path}: default_provider {cfg.default_provider!r} has no default model; set default_model")
+        return f"{self.canonical(cfg.default_provider)}/{model}"
+
+    def expand(self, model_id: str) -> list[str]:
+        """The ids one asked-for model stands for, in order: a ``hint:`` route's target, then the model,
+        the same model on each ``fallback_providers`` entry, and its ``model_fallbacks``.
+
+            registry.expand("openai/gpt-4o")  # ["openai/gpt-4o", "anthropic/...", "openai/gpt-4-turbo"]
+        """
+        cfg = self.config
+        if model_id.startswith("hint:"):
+            hint = model_id[5:]
+            route = next((r for r in cfg.model_routes if r.hint == hint), None)
+            if route is None:
+                known = [r.hint for r in cfg.model_routes]
+                raise UsageError(f"no [[model_routes]] entry with hint {hint!r}; known hints: {', '.join(known) or '(none)'}")
+            provider = self.canonical(route.provider)
+            return [f"{_route_provider(hint, provider) if route.api_key else provider}/{route.model}"]
+        if "/" not in model_id:
+            model = self.provider_default(model_id)
+            if not model:
+                raise UsageError(f"provider {model_id!r} has no default model; give one as {model_id}/MODEL")
+            model_id = f"{self.canonical(model_id)}/{model}"
+        provider, model = self.parse(model_id)
+        rel = cfg.reliability
+        chain = [f"{provider}/{model}"]
+        if cfg.default_provider and self._same(cfg.default_provider, provider):
+            for entry in rel.fallback_providers:
+                other = self.canonical(entry)
+                remap = rel.model_fallbacks.get(entry) or rel.model_fallbacks.get(other)
+                chain.append(f"{other}/{remap[0] if remap else model}")
+        full = rel.model_fallbacks.get(f"{provider}/{model}")
+        if full is not None:
+            chain += [m if "/" in m and self._known(m.partition('/')[0]) else f"{provider}/{m}" for m in full]
+        else:
+            # zeroclaw keys name the provider's own model; the alternatives are on the same provider.
+            chain += [f"{provider}/{m}" for m in rel.model_fallbacks.get(model, [])]
+        return list(dict.fromkeys(chain))
+
+    def _same(self, name: str, canonical: str) -> bool:
+        try:
+            return self.canonical(name) == canonical
+        except UsageError:
+            return False
+
+    def _known(self, name: str) -> bool:
+        try:
+            self.canonical(name)
+        except UsageError:
+            return False
+        return True
 
     def add_provider(
         self,
@@ -140,10 +259,12 @@ class LLMRegistry:
             registry.add_provider("big", kind="llama", base_url="http://10.0.0.5:8080", read_timeout=900)
         """
         where = _source or f"add_provider({name!r})"
-        name = name.strip().lower()
-        unknown = set(options) - _TABLE_FIELDS
+        name = normalize_name(name)
+        unknown = sorted(set(options) - _TABLE_FIELDS)
         if unknown:
-            raise UsageError(f"{where}: unknown setting(s) {sorted(unknown)}; allowed: {', '.join(sorted(_TABLE_FIELDS))}")
+            hint = nearest(unknown[0], _TABLE_FIELDS)
+            raise UsageError(f"{where}: unknown setting(s) {unknown}{f' (did you mean {hint!r}?)' if hint else ''}; "
+                             f"allowed: {', '.join(sorted(_TABLE_FIELDS))}")
         limits = {k: options.pop(k) for k in _LIMIT_FIELDS if k in options}
         spec = _make_spec(name, kind, base_url, options, where)
         try:
@@ -175,7 +296,7 @@ class LLMRegistry:
         found = self._names.get(provider)
         if found is not None:
             return found
-        key = provider.strip().lower()
+        key = normalize_name(provider)
         if key not in self._settings:
             try:
                 key = get_spec(key).name
@@ -237,7 +358,8 @@ class LLMRegistry:
                 name = self.canonical(provider)
             except UsageError:
                 return False
-            found = name in self._custom or bool(self.keys(name)) or not self.spec(name).key_required
+            spec = self.spec(name)
+            found = name in self._custom or bool(self.keys(name)) or not spec.key_required or _aws_ready(spec)
             self._configured[provider] = found
         return found
 
@@ -262,7 +384,7 @@ class LLMRegistry:
         if key is None:
             keys = self.keys(name)
             key = keys[0] if keys else None
-        if settings.spec.key_required and not key:
+        if settings.spec.key_required and not key and not _aws_ready(settings.spec):
             raise UsageError(
                 f"provider {name!r} has no API key: set {env_name(name, 'API_KEY')} (or {env_name(name, 'API_KEYS')} "
                 f"for several). Configured providers: {', '.join(self.providers()) or '(none)'}"
@@ -308,6 +430,19 @@ class LLMRegistry:
             await client.aclose()
 
 
+def _route_provider(hint: str, provider: str) -> str:
+    # A route with its own key is its own provider over the route's kind ("groq-route-fast/...").
+    return f"{provider}-route-{hint}".lower()
+
+
+def _aws_ready(spec: ProviderSpec) -> bool:
+    if spec.auth != "aws":
+        return False
+    from ..providers.bedrock_auth import has_credentials
+
+    return has_credentials()
+
+
 def _is_canonical(name: str) -> bool:
     try:
         return get_spec(name).name == name
@@ -338,16 +473,6 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "value"
     return f"{field}: {err['msg']}"
-
-
-def _interpolate(value: Any) -> Any:
-    if isinstance(value, str):
-        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
-    if isinstance(value, list):
-        return [_interpolate(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
-    return value
 
 
 def _env_int(var: str) -> int | None:

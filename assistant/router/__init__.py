@@ -35,6 +35,7 @@ from ._call import Call, Tries, build_request, hop, template
 from ._candidates import Candidate, RunState, plan, screen
 from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+from ._roles import expand_model, overflow_model, policy_from_config
 from .health import HealthStore, key_hash
 from .policies import Action, RouterPolicy, Situation, decide
 from .ratelimit import RateLimiter, limit_rules
@@ -64,7 +65,7 @@ class Router:
     ) -> None:
         self.registry = registry if registry is not None else LLMRegistry.from_env()
         self.catalog = catalog
-        self.policy = policy or RouterPolicy()
+        self.policy = policy or policy_from_config(self.registry.config)
         if health is None:
             health, self.limiter = open_state(clock=self.policy.clock, breaker=self.policy.breaker)
         else:
@@ -133,7 +134,7 @@ class Router:
 
             resp = await router.chat("auto", [Message.user("2+2?")], max_tokens=50)
         """
-        call = Call(template(messages, tools, options, stream=False), streaming=False)
+        call = Call(template(messages, tools, self._defaults(options), stream=False), streaming=False)
         async for _ in self._run(model, call):  # a plain call yields no events; it only records
             pass
         assert call.response is not None
@@ -151,7 +152,12 @@ class Router:
 
             async for event in router.stream("auto", msgs): print(event.type, event.text)
         """
-        return self._run(model, Call(template(messages, tools, options, stream=True), streaming=True))
+        return self._run(model, Call(template(messages, tools, self._defaults(options), stream=True), streaming=True))
+
+    def _defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        # The config's default_temperature (zeroclaw) when the caller gave none.
+        temperature = self.registry.config.default_temperature
+        return options if temperature is None or "temperature" in options else {**options, "temperature": temperature}
 
     async def list_models(self) -> list[ModelInfo]:
         """Models of every configured provider that answers (the others are left out)."""
@@ -171,15 +177,25 @@ class Router:
 
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         await self.health.refresh()
-        free = self.free_models if isinstance(model, str) and model.strip().lower() == "auto" else None
-        candidates = plan(model, needs_tools=bool(call.request.tools), registry=self.registry, free_models=free, catalog=self.catalog)
+        model, then_auto = expand_model(model, self.registry)
+        needs_tools = bool(call.request.tools)
+        free = self.free_models if model == "auto" or then_auto else None
+        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
+        if then_auto and model != "auto":
+            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
         compacted = False
+        overflow = overflow_model(self.registry)
         while True:
             for index, cand in enumerate(candidates):
                 async for event in self._candidate(cand, call, candidates[index + 1 :]):
                     yield event
                 if call.response is not None:
                     return
+            if overflow and (call.state.too_small or call.state.overflowed):
+                # The overflow role (a big-window model) before any history is compacted.
+                candidates = plan(overflow, needs_tools=needs_tools, registry=self.registry, free_models=None, catalog=self.catalog)
+                overflow = []
+                continue
             best = ctx.squeezed_best(call.state)
             if best is None or compacted or (compactor := self.compactor) is None:
                 break
