@@ -25,7 +25,7 @@ from ._bedrock_map import FINISH_REASONS, SCHEMA_TOOL, map_request, process_resp
 from ._eventstream import EventStreamDecoder
 from ._http import SpecClient, loads, translate_errors
 from .base import ResponseBuilder, collect, parse_arguments
-from .bedrock_auth import check_credentials, sign_v4
+from .bedrock_auth import check_credentials, region, sign_v4
 
 __all__ = ["BedrockClient", "FINISH_REASONS"]
 
@@ -47,7 +47,8 @@ class BedrockClient(SpecClient):
     def _region(self) -> str:
         host = yarl.URL(self.base_url).host or ""
         parts = host.split(".")
-        return parts[1] if len(parts) > 3 and parts[0].startswith("bedrock") else "us-east-1"
+        # A VPC endpoint or proxy has its own host name: the region then comes from the AWS chain.
+        return parts[1] if len(parts) > 3 and parts[0] == "bedrock-runtime" else region()
 
     def _signed(self, method: str, url: str, body: bytes) -> dict[str, str]:
         if self._api_key:
