@@ -31,6 +31,7 @@ from pydantic import (
 from ..errors import UsageError
 from ..files.store import BrokenFileError, Migration, line_of, migrate
 from ..providers.specs import get_spec
+from ..registry import split_model_id
 from .roles import config_section
 
 __all__ = ["FreeModel", "FreeRole", "FREE_ROLES", "CURRENT_VERSION", "MIGRATIONS", "Contents", "parse", "document",
@@ -60,19 +61,19 @@ class FreeModel(BaseModel):
 
     @property
     def provider(self) -> str:
-        return self.id.split("/", 1)[0]
+        return split_model_id(self.id)[0]
 
     @property
     def model(self) -> str:
         """The provider's own model name (what goes into ``ChatRequest.model``)."""
-        return self.id.split("/", 1)[1]
+        return split_model_id(self.id)[1]
 
     @model_validator(mode="before")
     @classmethod
     def _defaults_from_id(cls, data: Any) -> Any:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             return data
-        provider, _, model = data["id"].partition("/")
+        provider, _, model = _split(data["id"])
         data = dict(data)
         if "local" not in data:
             data["local"] = _provider_is_local(provider)
@@ -83,7 +84,7 @@ class FreeModel(BaseModel):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str, info: ValidationInfo) -> str:
-        provider, slash, model = value.partition("/")
+        provider, slash, model = _split(value)
         if not slash or not provider or not model or any(c.isspace() for c in value):
             raise ValueError(f'id {value!r} must be "provider/model", e.g. "openrouter/z-ai/glm-4.5-air:free"')
         if not (info.context or {}).get("lenient_providers"):
@@ -94,6 +95,15 @@ class FreeModel(BaseModel):
     @classmethod
     def _unique_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(value))
+
+
+def _split(model_id: str) -> tuple[str, str, str]:
+    # custom:<url> ids hold slashes inside the provider; the registry knows where the URL ends.
+    try:
+        provider, model = split_model_id(model_id)
+    except UsageError:
+        return model_id.partition("/")
+    return provider, "/", model
 
 
 def _provider_is_local(provider: str) -> bool:

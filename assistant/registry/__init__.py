@@ -49,7 +49,7 @@ _SPEC_FIELDS = frozenset(ProviderSpec.model_fields) - {"name", "kind", "base_url
 _TABLE_FIELDS = frozenset({"kind", "base_url", "api_key", "api_keys", *_LIMIT_FIELDS}) | _SPEC_FIELDS
 # A custom:<url> provider in a model id ends at its API version segment (/v1, /v4, /v1beta) or, with no
 # such segment, at the host; "#" ends it explicitly: "custom:https://h/api#my-model".
-_CUSTOM_ID = re.compile(r"^((?:anthropic-)?custom:https?://[^/#]+(?:/(?:[^/#]+/)*?v\d+[a-z]*)?)(?:#|/)(.+)$", re.IGNORECASE)
+_CUSTOM_ID = re.compile(r"^((?:anthropic-)?custom:https?://[^/#]+(?:/(?:[^/#]+/)*?v\d+[a-z]*)?)/(.+)$", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -69,9 +69,15 @@ class ProviderSettings(BaseModel):
 
 def split_model_id(model_id: str) -> tuple[str, str]:
     """``"openrouter/z-ai/glm-5"`` -> ``("openrouter", "z-ai/glm-5")``: split at the FIRST slash."""
-    custom = _CUSTOM_ID.match(model_id.strip())
-    if custom is not None:
-        return normalize_name(custom.group(1)), custom.group(2)
+    text = model_id.strip()
+    lowered = text.lower()
+    if lowered.startswith(("custom:", "anthropic-custom:")):
+        url, sep, model = text.partition("#")
+        if sep and model:
+            return normalize_name(url), model
+        custom = _CUSTOM_ID.match(text)
+        if custom is not None:
+            return normalize_name(custom.group(1)), custom.group(2)
     provider, sep, model = model_id.strip().partition("/")
     if not sep or not provider or not model:
         raise UsageError(

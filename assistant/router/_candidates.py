@@ -132,7 +132,7 @@ def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> l
 def _usable(entries: Sequence[Any], registry: LLMRegistry) -> list[Any]:
     # Entries of providers without a key are left out quietly: "auto" should not list every
     # provider the user never signed up for as a failed attempt.
-    return [e for e in entries if registry.configured(e.id.partition("/")[0])]
+    return [e for e in entries if registry.configured(e.provider)]
 
 
 def _candidate(entry: Any, registry: LLMRegistry, catalog: Any) -> Candidate:
