@@ -223,8 +223,11 @@ class LLMRegistry:
         if cfg.default_provider and self._same(cfg.default_provider, provider):
             for entry in rel.fallback_providers:
                 other = self.canonical(entry)
+                # zeroclaw sends the same model name to every fallback provider; a name from another
+                # vendor only earns a 404 there, so the provider's own default is used unless the
+                # config remaps it (model_fallbacks keyed by the provider name, zeroclaw's rule).
                 remap = rel.model_fallbacks.get(entry) or rel.model_fallbacks.get(other)
-                chain.append(f"{other}/{remap[0] if remap else model}")
+                chain.append(f"{other}/{remap[0] if remap else self.provider_default(other) or model}")
         full = rel.model_fallbacks.get(f"{provider}/{model}")
         if full is not None:
             chain += [m if "/" in m and self._known(m.partition('/')[0]) else f"{provider}/{m}" for m in full]
@@ -307,8 +310,9 @@ class LLMRegistry:
             try:
                 key = get_spec(key).name
             except UsageError:
+                hint = nearest(key, [*provider_names(), *self._settings])
                 raise UsageError(
-                    f"unknown provider {provider!r}. Configured providers: {', '.join(self.providers()) or '(none)'}. "
+                    f"unknown provider {provider!r}{f' (did you mean {hint!r}?)' if hint else ''}. Configured providers: {', '.join(self.providers()) or '(none)'}. "
                     "Declare one with registry.add_provider(name, kind=..., base_url=...) or a [providers.NAME] table."
                 ) from None
         self._names[provider] = key

@@ -192,9 +192,11 @@ class Router:
                 if call.response is not None:
                     return
             if overflow and (call.state.too_small or call.state.overflowed):
-                # The overflow role (a big-window model) before any history is compacted.
+                # The overflow role (a big-window model) before any history is compacted; the user named
+                # it for this, so an unknown window does not screen it out.
                 candidates = plan(overflow, needs_tools=needs_tools, registry=self.registry, free_models=None, catalog=self.catalog)
                 overflow = []
+                call.state.min_window = 0
                 continue
             best = ctx.squeezed_best(call.state)
             if best is None or compacted or (compactor := self.compactor) is None:
