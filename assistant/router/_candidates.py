@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ..messages import Message, ToolSpec
-from ..registry import LLMRegistry
+from ..registry import LLMRegistry, split_model_id
 from .health import HealthStore
 
 __all__ = ["Candidate", "RunState", "plan", "screen", "DEFAULT_CHAIN", "LEARNED_SOURCE"]
@@ -132,7 +132,7 @@ def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> l
 def _usable(entries: Sequence[Any], registry: LLMRegistry) -> list[Any]:
     # Entries of providers without a key are left out quietly: "auto" should not list every
     # provider the user never signed up for as a failed attempt.
-    return [e for e in entries if registry.configured(e.provider)]
+    return [e for e in entries if registry.configured(split_model_id(e.id)[0])]
 
 
 def _candidate(entry: Any, registry: LLMRegistry, catalog: Any) -> Candidate:
