@@ -43,16 +43,31 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UsageError
+from ..providers import ProviderSpec
 
-__all__ = ["ConfigFile", "Reliability", "ModelRoute", "load_config", "parse_config", "TOP_LEVEL"]
+__all__ = ["ConfigFile", "Reliability", "ModelRoute", "ProviderSettings", "load_config", "parse_config", "TOP_LEVEL"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ProviderSettings(BaseModel):
+    """One provider as the registry knows it: its spec row, an explicit base URL, client-side limits."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    spec: ProviderSpec
+    base_url: str | None = None
+    rpm: int | None = None
+    rpd: int | None = None
+    # OpenRouter: at least 10 credits ever purchased lifts the :free daily limit from 50 to 1000.
+    credits: bool = False
+    disabled: bool = False
 
 
 class Reliability(BaseModel):
     """zeroclaw's ``[reliability]``: retries, backoff, fallback providers, extra keys, model fallbacks."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     provider_retries: int = Field(2, ge=0, le=20)
     provider_backoff_ms: int = Field(500, ge=0)
@@ -70,7 +85,7 @@ class Reliability(BaseModel):
 class ModelRoute(BaseModel):
     """One ``[[model_routes]]`` entry: model id ``hint:<hint>`` means ``provider/model`` (own key optional)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     hint: str = Field(min_length=1)
     provider: str = Field(min_length=1)
@@ -81,7 +96,7 @@ class ModelRoute(BaseModel):
 class ConfigFile(BaseModel):
     """The whole file, checked. ``path`` is where it came from (None: no file)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     default_provider: str | None = None
     default_model: str | None = None
