@@ -158,3 +158,13 @@ async def test_a_failing_primary_falls_to_the_fallback_provider_then_the_model_f
     assert [(a.provider, a.model, a.kind) for a in response.attempts] == [
         ("openai", "gpt-4o", "not_found"), ("anthropic", "claude-sonnet-4-5", None)]
     assert backup.requests[0].temperature == 0.3  # default_temperature applies when the caller gives none
+
+
+def test_a_custom_url_default_provider_takes_the_config_key_and_model() -> None:
+    registry = _registry('default_provider = "custom:https://llm.lan/v1"\ndefault_model = "qwen3-32b"\n'
+                         'api_key = "lan-key-0000"\n[reliability]\nfallback_api_keys = { "anthropic-custom:https://proxy.lan" = "px-0000" }\n')
+    assert registry.default_model_id() == "custom:https://llm.lan/v1/qwen3-32b"
+    assert registry.keys("custom:https://llm.lan/v1") == ["lan-key-0000"]
+    assert registry.keys("anthropic-custom:https://proxy.lan") == ["px-0000"]
+    client, model = registry.resolve(registry.default_model_id())
+    assert (client.base_url, model) == ("https://llm.lan/v1", "qwen3-32b")

@@ -21,7 +21,7 @@ from ._spec import ProviderSpec, env_name
 
 __all__ = [
     "ProviderSpec", "PROVIDERS", "ALIASES", "CUSTOM_PREFIXES", "get_spec", "provider_names", "env_name",
-    "normalize_name", "nearest", "declare",
+    "normalize_name", "nearest", "declare", "is_url_provider",
 ]
 
 PROVIDERS: dict[str, ProviderSpec] = {s.name: s for s in ROWS}
@@ -88,6 +88,12 @@ def normalize_name(name: str) -> str:
             path = parts.path.rstrip("/")
             return f"{prefix}{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
     return name.lower()
+
+
+def is_url_provider(name: str) -> bool:
+    """True for ``custom:<url>`` / ``anthropic-custom:<url>`` names (resolved from the name itself, so
+    never declared process-wide)."""
+    return name.strip().lower().startswith(tuple(CUSTOM_PREFIXES))
 
 
 def get_spec(name: str) -> ProviderSpec:

@@ -39,7 +39,7 @@ from ..errors.redact import register_secret
 from ..files.paths import config_path as _default_config_path
 from ..messages import ChatRequest, ChatResponse, Message, StreamEvent
 from ..providers import LLMClient, ProviderSpec, create_client, declare, get_spec
-from ..providers.specs import PROVIDERS, env_name, nearest, normalize_name, provider_names
+from ..providers.specs import PROVIDERS, env_name, is_url_provider, nearest, normalize_name, provider_names
 from ._routes import ConfigRoutes
 from .config import ConfigFile, ProviderSettings, load_config
 
@@ -143,7 +143,7 @@ class LLMRegistry(ConfigRoutes):
             raise UsageError(f"{where}: {_first_error(exc)}") from None
         self._settings[spec.name] = settings
         self._forget()
-        if spec.name not in PROVIDERS:
+        if spec.name not in PROVIDERS and not is_url_provider(spec.name):
             declare(spec)
         if isinstance(api_keys, str):
             api_keys = api_keys.split(",")

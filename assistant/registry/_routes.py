@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from ..errors.redact import register_secret
 from ..providers import declare, get_spec
-from ..providers.specs import PROVIDERS
+from ..providers.specs import PROVIDERS, is_url_provider
 from .config import ConfigFile, ProviderSettings
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ConfigRoutes:
             current.spec.resolve_base_url(base_url)  # a bad URL fails here, naming the provider
             current = current.model_copy(update={"base_url": base_url})
         self._settings[provider] = current
-        if provider not in PROVIDERS:
+        if provider not in PROVIDERS and not is_url_provider(provider):
             declare(current.spec)
         merged = tuple(dict.fromkeys(k.strip() for k in [*keys, *self._keys.get(provider, ())] if k and k.strip()))
         if merged:
