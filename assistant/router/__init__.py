@@ -240,8 +240,10 @@ class Router:
         native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
         tries = Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
                        prompt_mode=bool(state.tools) and not native)
-        if state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix):
-            # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling.
+        if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
+                and cand.supports_tools is not True):
+            # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
+            # entry the free-models list marks as tool-capable is not warned about.
             yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
                                "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
         rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
