@@ -168,3 +168,13 @@ def test_a_custom_url_default_provider_takes_the_config_key_and_model() -> None:
     assert registry.keys("anthropic-custom:https://proxy.lan") == ["px-0000"]
     client, model = registry.resolve(registry.default_model_id())
     assert (client.base_url, model) == ("https://llm.lan/v1", "qwen3-32b")
+
+
+def test_the_fleet_state_table_is_known_and_read() -> None:
+    from assistant.router.shared import state_url
+
+    config_path().write_text('[state]\nurl = "redis://10.0.0.5:6379/0"\n')
+    assert state_url() == "redis://10.0.0.5:6379/0"
+    config_path().write_text('[state]\nurls = "redis://10.0.0.5:6379/0"\n')
+    with pytest.raises(UsageError, match=r"unknown key 'urls' in \[state\] \(did you mean 'url'\?\)"):
+        state_url()

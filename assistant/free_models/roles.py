@@ -212,7 +212,7 @@ def config_section(name: str) -> dict[str, Any]:
     A file that does not parse, or has an unknown table or key, raises ``UsageError`` naming it.
     """
     config = _config()
-    value = getattr(config, name, None)
-    if value is None and name not in config.model_fields:
-        return {}
+    value = getattr(config, name, None) if name in ConfigFile.model_fields else None
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True)
     return value if isinstance(value, dict) else {}

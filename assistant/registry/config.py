@@ -27,6 +27,7 @@ interpolation). zeroclaw's top level, ``[reliability]`` and ``[[model_routes]]``
 
     [providers.NAME]                       # per-provider settings (see the registry)
     [models]                               # model roles (see free_models.roles)
+    [state]                                # url = "redis://host:6379/0" for a fleet (see router.shared)
 
 An unknown table or key is a ``UsageError`` naming it and the nearest known spelling.
 """
@@ -93,6 +94,14 @@ class ModelRoute(BaseModel):
     api_key: str | None = Field(None, repr=False)
 
 
+class StateTable(BaseModel):
+    """``[state]``: where a fleet keeps routing state and chat histories (``url = "redis://..."``)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    url: str | None = None
+
+
 class ConfigFile(BaseModel):
     """The whole file, checked. ``path`` is where it came from (None: no file)."""
 
@@ -107,6 +116,7 @@ class ConfigFile(BaseModel):
     model_routes: list[ModelRoute] = Field(default_factory=list)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
+    state: StateTable = Field(default_factory=StateTable)
     path: Path | None = None
 
     def set_here(self, field: str) -> bool:
@@ -115,7 +125,7 @@ class ConfigFile(BaseModel):
 
 
 TOP_LEVEL = tuple(f for f in ConfigFile.model_fields if f != "path")
-_TABLES = {"reliability": Reliability, "model_routes": ModelRoute}
+_TABLES = {"reliability": Reliability, "model_routes": ModelRoute, "state": StateTable}
 
 _cache: dict[Path, tuple[tuple[int, int], ConfigFile]] = {}
 
