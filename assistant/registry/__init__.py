@@ -15,7 +15,10 @@ Sources, later wins: the built-in provider table, the environment (``<NAME>_API_
     api_keys = ["${GROQ_KEY_1}", "${GROQ_KEY_2}"]
     rpm = 30
 
-Keys are kept only in memory, never in a record, repr or error.
+The whole file's shape (zeroclaw's top level, ``[reliability]``, ``[[model_routes]]``) is checked in
+``config``; what it means for providers and model ids (default provider, fallbacks, ``hint:`` routes,
+bare provider names) is applied in ``_routes``. Keys are kept only in memory, never in a record, repr
+or error.
 
     registry = LLMRegistry.from_env()
     client, model = registry.resolve("openrouter/z-ai/glm-5")   # model == "z-ai/glm-5"
