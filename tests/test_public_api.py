@@ -31,24 +31,24 @@ def test_every_exported_name_resolves() -> None:
         assert getattr(assistant, name) is not None, name
 
 
-def test_import_is_cheap_and_opens_no_socket() -> None:
+def test_import_loads_nothing_heavy_and_opens_no_socket() -> None:
     code = textwrap.dedent("""
-        import socket, sys, time
+        import socket, sys
         def refuse(*a, **k):
             raise SystemExit("network touched at import")
         socket.socket.connect = refuse
         socket.getaddrinfo = refuse
-        start = time.perf_counter()
         import assistant, assistant.messages, assistant.errors, assistant.providers
-        elapsed = time.perf_counter() - start
-        heavy = [m for m in ("tiktoken", "xllamacpp") if m in sys.modules]
-        print(elapsed, heavy)
+        from assistant import Agent, Router, ChatSession, FreeModelsStore
+        Agent, Router, ChatSession, FreeModelsStore
+        heavy = ("aiohttp", "tiktoken", "xllamacpp", "opentelemetry", "cryptography", "redis", "mcp", "pypdf")
+        print([m for m in heavy if m in sys.modules])
     """)
+    # How long it takes is scripts/bench_client.py's job (a timed unit test only measures the machine's load);
+    # this pins what must not load before the first request.
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    elapsed, heavy = out.stdout.split(" ", 1)
-    assert float(elapsed) < 1.0  # the benchmark reports the real figure; this only catches regressions
-    assert heavy.strip() == "[]"
+    assert out.stdout.strip() == "[]"
 
 
 def test_error_kinds_are_exactly_the_designed_set() -> None:
