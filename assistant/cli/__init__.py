@@ -16,7 +16,7 @@ from ..errors import LLMError, UsageError
 __all__ = ["main", "build_parser"]
 
 # (module, command group) in the order `assistant --help` lists them.
-_GROUPS = ("run", "chat", "models", "free_models", "doctor", "local")
+_GROUPS = ("run", "chat", "models", "free_models", "doctor", "local", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """``assistant doctor``: what this machine can reach, and what to fix.
 
-    assistant doctor                 # providers (keys masked), reachability, local model, free chain
+    assistant doctor                 # providers (keys masked), reachability, key test, local model, free chain
     assistant doctor --enable groq   # re-enable a provider that was switched off after a billing/auth error
     assistant doctor --json
 
@@ -29,6 +29,12 @@ class ProviderCheck(BaseModel):
     base_url: str = ""
     reachable: bool | None = None
     detail: str = ""
+    # The 1-token key test (`assistant keys test`): "ok", "rejected" (401/403), another error kind, or None.
+    key_test: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.reachable) and self.key_test in (None, "ok")
 
 
 class DisabledProvider(BaseModel):
@@ -51,7 +57,7 @@ class Report(BaseModel):
 
     @property
     def usable(self) -> bool:
-        return self.local_installed or any(p.reachable for p in self.providers)
+        return self.local_installed or any(p.ok for p in self.providers)
 
 
 def register(subparsers: Any) -> None:
@@ -139,6 +145,7 @@ def _backends(health: Any) -> tuple[str, str]:
 async def _check(registry: Any, name: str, timeout: float) -> ProviderCheck:
     spec = registry.spec(name)
     check = ProviderCheck(name=name, local=spec.local, keys=[mask_key(k) for k in registry.keys(name)])
+    models: list[Any] = []
     try:
         check.base_url = spec.resolve_base_url(registry.settings(name).base_url)
         client = registry.client(name)
@@ -151,11 +158,33 @@ async def _check(registry: Any, name: str, timeout: float) -> ProviderCheck:
         # An HTTP answer (401, 403, 429...) means the server is there but refuses this key.
         check.reachable = exc.status is not None
         check.detail = f"{exc.kind}: {exc.message[:160]}"
+        if exc.kind == "auth":
+            check.key_test = "rejected"
     except NotImplementedError as exc:
         check.detail = f"cannot list models: {exc}"
     else:
         check.reachable, check.detail = True, f"{len(models)} models listed"
+    if check.keys and check.key_test is None and check.reachable is not False:
+        await _test_key(registry, name, check, timeout, models)
     return check
+
+
+async def _test_key(registry: Any, name: str, check: ProviderCheck, timeout: float, listed: list[Any]) -> None:
+    # Some model listings answer without a key (OpenRouter's /models): only a chat call proves the key.
+    from ..registry.keycheck import check_key
+    from .keys import pick_test_model
+
+    model = pick_test_model(registry, name) or (listed[0].id if listed else None)
+    if model is None:
+        return
+    try:
+        test = await check_key(registry, name, model, timeout=timeout)
+    except (UsageError, OSError) as exc:
+        check.detail += f"; key not tested: {exc}"
+        return
+    check.key_test = test.result
+    if test.result != "ok":
+        check.detail = f"key test ({model}): {test.result}: {test.detail}"
 
 
 def _free_chain(report: Report, registry: Any) -> None:
@@ -197,6 +226,8 @@ def format_report(report: Report) -> str:
         lines.append("  (no API key configured: set e.g. OPENROUTER_API_KEY, GROQ_API_KEY or GEMINI_API_KEY)")
     for p in remote + [p for p in report.providers if p.local]:
         state = {True: "ok", False: "not running" if p.local else "unreachable", None: "?"}[p.reachable]
+        if p.reachable and p.key_test not in (None, "ok"):
+            state = "key rejected" if p.key_test == "rejected" else f"key: {p.key_test}"
         keys = ", ".join(p.keys) if p.keys else ("no key needed" if p.local else "no key")
         lines.append(f"  {p.name:<12} {state:<12} key {keys:<14} {p.base_url}")
         if p.detail and not (p.local and p.reachable is False):

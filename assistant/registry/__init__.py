@@ -18,7 +18,8 @@ Sources, later wins: the built-in provider table, the environment (``<NAME>_API_
 The whole file's shape (zeroclaw's top level, ``[reliability]``, ``[[model_routes]]``) is checked in
 ``config``; what it means for providers and model ids (default provider, fallbacks, ``hint:`` routes,
 bare provider names) is applied in ``_routes``. Keys are kept only in memory, never in a record, repr
-or error.
+or error. A provider with no key in the config or the environment falls back to the encrypted key
+store (``keystore``, ``assistant keys set NAME``).
 
     registry = LLMRegistry.from_env()
     client, model = registry.resolve("openrouter/z-ai/glm-5")   # model == "z-ai/glm-5"
@@ -29,6 +30,7 @@ Part: provider settings and clients keyed by ``provider/model`` ids, from the en
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -45,6 +47,7 @@ from ..providers import LLMClient, ProviderSpec, create_client, declare, get_spe
 from ..providers.specs import PROVIDERS, env_name, is_url_provider, nearest, normalize_name, provider_names
 from ._routes import ConfigRoutes
 from .config import ConfigFile, ProviderSettings, load_config
+from .keystore import KeyStore
 
 __all__ = ["LLMRegistry", "ProviderSettings", "ConfigFile", "split_model_id"]
 
@@ -55,6 +58,7 @@ _TABLE_FIELDS = frozenset({"kind", "base_url", "api_key", "api_keys", *_LIMIT_FI
 # such segment, at the host; "#" ends it explicitly: "custom:https://h/api#my-model".
 _CUSTOM_ID = re.compile(r"^((?:anthropic-)?custom:https?://[^/#]+(?:/(?:[^/#]+/)*?v\d+[a-z]*)?)/(.+)$", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
+_log = logging.getLogger(__name__)
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -83,6 +87,8 @@ class LLMRegistry(ConfigRoutes):
         self._settings: dict[str, ProviderSettings] = dict(settings or {})
         self._resolved: dict[str, ProviderSettings] = {}
         self._keys: dict[str, tuple[str, ...]] = {}
+        self._key_sources: dict[str, str] = {}
+        self._stored: dict[str, str] | None = None
         self._custom: dict[str, LLMClient] = {}
         self._clients: dict[tuple[str, str, str], LLMClient] = {}
         # Hot-path memos (the router asks these on every call); add_provider clears them.
@@ -153,10 +159,12 @@ class LLMRegistry(ConfigRoutes):
         keys = [k.strip() for k in ([api_key] if api_key else []) + list(api_keys or []) if k and k.strip()]
         if keys:
             self._keys[spec.name] = tuple(dict.fromkeys(keys))
+            self._key_sources[spec.name] = "config" if _source else "argument"
             for key in keys:
                 register_secret(key)
         else:
             self._keys.pop(spec.name, None)
+            self._key_sources.pop(spec.name, None)
         if client is not None:
             self._custom[spec.name] = client
         return spec
@@ -222,10 +230,34 @@ class LLMRegistry(ConfigRoutes):
         if found is None:
             spec = self.spec(name)
             listed = os.environ.get(env_name(name, "API_KEYS"), "").split(",")
-            found = self._keys[name] = tuple(dict.fromkeys(k.strip() for k in [spec.api_key() or "", *listed] if k.strip()))
+            found = tuple(dict.fromkeys(k.strip() for k in [spec.api_key() or "", *listed] if k.strip()))
+            source = "env"
+            if not found and spec.key_required:
+                stored = self._stored_keys().get(name)
+                found, source = ((stored,), "keystore") if stored else ((), "")
+            self._keys[name] = found
+            self._key_sources[name] = source if found else ""
             for key in found:
                 register_secret(key)
         return list(found)
+
+    def key_source(self, provider: str) -> str:
+        """Where ``provider``'s key comes from: "config", "env", "keystore", "argument", or "" (none)."""
+        name = self.canonical(provider)
+        self.keys(name)
+        return self._key_sources.get(name, "")
+
+    def _stored_keys(self) -> dict[str, str]:
+        if self._stored is None:
+            self._stored = {}
+            store = KeyStore()
+            if store.exists():
+                try:
+                    self._stored = store.all()
+                except UsageError as exc:
+                    # An unreadable store must not stop providers keyed by env or config from working.
+                    _log.warning("key store not used: %s", exc)
+        return self._stored
 
     def configured(self, provider: str) -> bool:
         """True when ``provider`` is known and has a key (or needs none: local servers)."""
