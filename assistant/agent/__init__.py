@@ -11,7 +11,8 @@ Model and tool mistakes become observations the model can act on (unknown tool, 
 an exception, a timeout, a call repeated three times); engine bugs propagate. The loop never prints.
 
 Part: the ReAct loop (here), one step (``_steps``), its records (``records``), tools made from
-functions (``tools``) and grammar-constrained actions for llama.cpp (``_grammar``). Reaches models only
+functions (``tools``), tool sources (``sources``: functions, MCP servers in ``mcp``) and
+grammar-constrained actions for llama.cpp (``_grammar``). Reaches models only
 through the router. May import: messages, errors, toolcall_text, router (and what the router exposes).
 """
 
@@ -28,9 +29,10 @@ from ..messages import Message, ReasoningEffort
 from ._grammar import action_schema
 from ._steps import RunContext, act, think
 from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event
+from .sources import ToolSource
 from .tools import DEFAULT_TIMEOUT, Tool, as_tools
 
-__all__ = ["Agent", "RunResult", "Step", "ToolResult", "AgentEvent", "DEFAULT_SYSTEM_PROMPT", "MAX_CORRECTIONS"]
+__all__ = ["Agent", "RunResult", "Step", "ToolResult", "AgentEvent", "ToolSource", "DEFAULT_SYSTEM_PROMPT", "MAX_CORRECTIONS"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a capable assistant. Use the tools when they help with the task; answer directly when "
@@ -48,7 +50,8 @@ class Agent:
 
     ``model`` is an id, a list of ids (a fallback chain), ``"auto"`` (the free-model chain) or a model
     role (``"high_end"``); None means the ``default`` role (``"auto"`` unless configured).
-    ``tools`` takes functions and ``Tool`` objects; ``allow`` / ``deny`` pick among them by name.
+    ``tools`` takes functions, ``Tool`` objects and tool sources (``MCPToolSource``: connected when a
+    run starts, closed with the agent); ``allow`` / ``deny`` pick among them by name.
     ``tool_mode`` is ``"auto"`` (native tools; JSON actions under a grammar on llama.cpp; the router
     describes tools in the prompt for models without tool calling) or forces one of
     ``"native"``, ``"prompt"``, ``"grammar"``.
@@ -57,7 +60,7 @@ class Agent:
     def __init__(
         self,
         model: str | Sequence[str] | None = None,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Callable[..., Any] | ToolSource] = (),
         *,
         system_prompt: str | None = None,
         max_steps: int = 12,
@@ -93,10 +96,15 @@ class Agent:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.reasoning = reasoning
-        self.tools = _select(as_tools(tools), allow, deny)
-        self.tool_names = list(self.tools)
-        self.tool_specs = [t.spec() for t in self.tools.values()]
-        self.action_schema = action_schema(self.tool_specs) if self.tool_specs else None
+        items = list(tools)
+        self._sources: list[ToolSource] = [t for t in items if isinstance(t, ToolSource)]
+        self._sources_lock: asyncio.Lock | None = None
+        self._sources_loaded = False
+        self._allow = None if allow is None else list(allow)
+        self._deny = list(deny or ())
+        self._own_tools = as_tools(t for t in items if not isinstance(t, ToolSource))
+        # Names a source brings are known only once it is loaded; they are checked then.
+        self._set_tools(_select(self._own_tools, self._allow, self._deny, strict=not self._sources))
         self._registry = registry
         self._free_models = free_models
         self._catalog = catalog
@@ -105,6 +113,42 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={self.tool_names!r}, max_steps={self.max_steps})"
+
+    def _set_tools(self, tools: dict[str, Tool]) -> None:
+        self.tools = tools
+        self.tool_names = list(self.tools)
+        self.tool_specs = [t.spec() for t in self.tools.values()]
+        self.action_schema = action_schema(self.tool_specs) if self.tool_specs else None
+
+    async def _load_sources(self) -> None:
+        """Connect every tool source once and offer its tools next to the agent's own."""
+        if self._sources_lock is None:
+            self._sources_lock = asyncio.Lock()
+        async with self._sources_lock:
+            if self._sources_loaded:
+                return
+            loaded = await asyncio.gather(*(s.load_tools() for s in self._sources), return_exceptions=True)
+            failed = next((r for r in loaded if isinstance(r, BaseException)), None)
+            if failed is not None:
+                await self._close_sources()
+                raise failed
+            merged = dict(self._own_tools)
+            for source, found in zip(self._sources, loaded):
+                for t in found:
+                    if t.name in merged:
+                        await self._close_sources()
+                        raise UsageError(f"tool {t.name!r} from {source.name!r} clashes with another tool of that name; "
+                                         f"give the source a prefix (prefix = \"{source.name}_\" in [mcp.servers.{source.name}])")
+                    merged[t.name] = t
+            self._set_tools(_select(merged, self._allow, self._deny))
+            self._sources_loaded = True
+
+    async def _close_sources(self) -> None:
+        for source in self._sources:
+            await source.aclose()
+        if self._sources_loaded:
+            self._sources_loaded = False
+            self._set_tools(_select(self._own_tools, self._allow, self._deny, strict=False))
 
     @property
     def router(self) -> Any:
@@ -120,6 +164,8 @@ class Agent:
 
             async with Agent(tools=[calculator]) as agent: await agent.run("2+2?")
         """
+        if self._sources:
+            await self._close_sources()
         if self._owns_router and self._router is not None:
             router, self._router = self._router, None
             await router.aclose()
@@ -166,6 +212,8 @@ class Agent:
 
             async for ev in agent.stream("task"): ...
         """
+        if self._sources and not self._sources_loaded:
+            await self._load_sources()
         ctx = RunContext(self, [*_with_system_prompt(self.system_prompt, history), Message.user(task)])
         number, correction = 1, 0
         while True:
@@ -192,12 +240,13 @@ class Agent:
         yield event("done", number, result=ctx.result(step.text, stop_reason))
 
 
-def _select(tools: dict[str, Tool], allow: Iterable[str] | None, deny: Iterable[str] | None) -> dict[str, Tool]:
+def _select(tools: dict[str, Tool], allow: Iterable[str] | None, deny: Iterable[str] | None, *,
+            strict: bool = True) -> dict[str, Tool]:
     allowed = None if allow is None else set(allow)
     denied = set(deny or ())
     for label, names in (("allow", allowed or set()), ("deny", denied)):
         unknown = sorted(names - set(tools))
-        if unknown:
+        if unknown and strict:
             raise UsageError(f"{label} names tools the agent does not have: {unknown}; its tools: {sorted(tools)}")
     return {k: v for k, v in tools.items() if (allowed is None or k in allowed) and k not in denied}
 

@@ -51,6 +51,10 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tools", action="store_true", help="offer no tools at all")
     parser.add_argument("--max-steps", type=int, default=12, metavar="N", help="tool-using steps before the final answer (default 12)")
     parser.add_argument("--system", metavar="TEXT", default=None, help="the system prompt")
+    parser.add_argument("--mcp", action="append", default=[], metavar="SERVER",
+                        help="also offer the tools of an MCP server (repeatable): a [mcp.servers.NAME] from config.toml, "
+                        "a streamable HTTP URL, or a command that starts a stdio server")
+    parser.add_argument("--no-mcp", action="store_true", help="do not start the MCP servers configured in config.toml")
     parser.add_argument("-v", "--verbose", action="store_true", help="show reasoning, full tool results, models and timings")
 
 
@@ -129,6 +133,10 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
         tools = [get_tool(name) for name in dict.fromkeys(args.tools)]
     else:
         tools = default_tools()
+    if not args.no_tools:
+        from ..agent.mcp import mcp_sources
+
+        tools += mcp_sources(getattr(args, "mcp", []), configured=not getattr(args, "no_mcp", False))
     system = args.system
     if system is None and {"read_file", "list_dir"} & {getattr(t, "__name__", getattr(t, "name", "")) for t in tools}:
         # Small models asked about "config.json" answered from imagination instead of reading it.

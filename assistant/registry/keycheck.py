@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import LLMError
 from ..errors.redact import redact_secrets
-from ..messages import ChatRequest, Message
+from ..messages import ChatRequest, ChatResponse, Message, StreamEvent
 from .keystore import KeyStore, KeyTest
 
 __all__ = ["check_key", "REJECTED"]
@@ -28,9 +29,10 @@ async def check_key(registry: Any, provider: str, model: str, *, timeout: float 
     keys = registry.keys(name)
     key = keys[0] if keys else ""
     client = registry.client(name)  # raises UsageError naming the env var when there is no key
-    request = ChatRequest(model=model, messages=[Message.user("ping")], max_tokens=1)
+    # Streamed, like every call the router makes: the same path the key will be used on.
+    request = ChatRequest(model=model, messages=[Message.user("ping")], max_tokens=1, stream=True)
     try:
-        response = await asyncio.wait_for(client.chat(request), timeout)
+        response = await asyncio.wait_for(_final(client.stream(request)), timeout)
     except asyncio.TimeoutError:
         result, detail = "timeout", f"no answer within {timeout:g}s"
     except LLMError as exc:
@@ -44,3 +46,13 @@ async def check_key(registry: Any, provider: str, model: str, *, timeout: float 
         return KeyTest(at=0.0, ok=result == "ok", result=result, detail=detail, model=model)
     return await asyncio.to_thread((store or KeyStore()).record_test, name, key,
                                    result=result, detail=detail, model=model)
+
+
+async def _final(events: AsyncIterator[StreamEvent]) -> ChatResponse:
+    response = None
+    async for event in events:
+        if event.type == "done":
+            response = event.response
+    if response is None:
+        raise LLMError("the stream ended without a final response", kind="transient")
+    return response
