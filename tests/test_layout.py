@@ -11,7 +11,7 @@ PACKAGE = Path(assistant.__path__[0])
 
 # Lowest first: a part may import only the parts before it.
 PARTS = [
-    "messages", "errors", "files", "providers", "local", "registry", "catalog", "free_models", "context",
+    "messages", "errors", "files", "telemetry", "providers", "local", "registry", "catalog", "free_models", "context",
     "toolcall_text", "router", "agent", "chat", "cli",
 ]
 

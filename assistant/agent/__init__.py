@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any, Literal
 
+from .. import telemetry
 from ..errors import UsageError
 from ..messages import Message, ReasoningEffort
 from ._grammar import action_schema
@@ -214,6 +215,16 @@ class Agent:
         """
         if self._sources and not self._sources_loaded:
             await self._load_sources()
+        with telemetry.agent_span(self.model, self.tool_names) as run_span:
+            async with aclosing(self._loop(task, history)) as events:
+                async for ev in events:
+                    if ev.type == "done" and ev.result is not None:
+                        run_span.set(gen_ai__usage__input_tokens=ev.result.usage.input_tokens,
+                                     gen_ai__usage__output_tokens=ev.result.usage.output_tokens,
+                                     assistant__stop_reason=ev.result.stop_reason)
+                    yield ev
+
+    async def _loop(self, task: str, history: Sequence[Message]) -> AsyncIterator[AgentEvent]:
         ctx = RunContext(self, [*_with_system_prompt(self.system_prompt, history), Message.user(task)])
         number, correction = 1, 0
         while True:
@@ -222,11 +233,13 @@ class Agent:
             offer_tools = bool(self.tools) and not final
             step = Step(number=number, correction=correction, tools_offered=offer_tools, started_at=time.time())
             yield event("step_start", number)
-            async for ev in think(ctx, step, tools=offer_tools, final=final):
-                yield ev
-            if step.tool_calls:
-                async for ev in act(ctx, step):
+            with telemetry.step_span(number) as step_span:
+                async for ev in think(ctx, step, tools=offer_tools, final=final):
                     yield ev
+                if step.tool_calls:
+                    async for ev in act(ctx, step):
+                        yield ev
+                step_span.set(gen_ai__response__model=step.model, assistant__tool_calls=[c.name for c in step.tool_calls])
             step.duration_s = step.llm_s + step.tools_s
             ctx.steps.append(step)
             yield event("step_end", number, record=step)

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
+from .. import telemetry
 from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
 from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
 from ..registry import LLMRegistry
@@ -176,6 +178,13 @@ class Router:
     # --- one call ---------------------------------------------------------------------------------
 
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
+        with telemetry.chat_span(model, call.request) as call.trace:
+            async with aclosing(self._run_candidates(model, call)) as events:
+                async for event in events:
+                    yield event
+            call.trace.answered(call.response)
+
+    async def _run_candidates(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         await self.health.refresh()
         model, then_auto = expand_model(model, self.registry)
         needs_tools = bool(call.request.tools)
@@ -339,6 +348,7 @@ class Router:
             provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail="; ".join(n for n in notes if n),
             input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
         ))
+        telemetry.attempt(call.trace, call.attempts[-1])
         response.attempts = list(call.attempts)
         call.response = response
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import telemetry
 from ..errors import UsageError
 from ..messages import Attempt, ChatRequest, ChatResponse, Message, StreamEvent, ToolSpec
 from . import _prompt_mode
@@ -32,6 +33,7 @@ class Call:
     state: RunState = field(init=False)
     attempts: list[Attempt] = field(default_factory=list)
     response: ChatResponse | None = None
+    trace: Any = None  # the call's telemetry span: each hop becomes a span below it
 
     def __post_init__(self) -> None:
         self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)
@@ -74,6 +76,7 @@ def hop(call: Call, cand: Candidate, kind: str, status: int | None, wait: float,
     """Record a hop that did not answer; returns its ``status`` event (streams yield it)."""
     attempt = Attempt(provider=cand.provider, model=cand.model, kind=kind, status=status, wait_s=round(wait, 3), detail=detail)
     call.attempts.append(attempt)
+    telemetry.attempt(call.trace, attempt)
     return StreamEvent(type="status", text=f"{cand.model_id}: {kind} - {detail}", attempt=attempt)
 
 
