@@ -76,6 +76,11 @@ class RunResult(_Record):
     messages: list[Message] = Field(default_factory=list)
     duration_s: float = 0.0
 
+    @property
+    def cost(self) -> float | None:
+        """USD for the whole run (every answered call); None when no price was known."""
+        return self.usage.cost
+
 
 class AgentEvent(_Record):
     """One thing that happened during a run, in order. ``done`` is last and carries the ``RunResult``.

@@ -180,8 +180,12 @@ class Renderer:
             self._note(f"  (stopped at the step limit: best answer after {len(result.steps) - 1} steps)")
         if self.verbose:
             models = sorted({clean(s.model) for s in result.steps if s.model})
+            usage = result.usage
+            cache = f" ({usage.cached_tokens} from cache, {usage.cache_write_tokens} cached)" if (
+                usage.cached_tokens or usage.cache_write_tokens) else ""
+            cost = f", ${usage.cost:.4f}" if usage.cost is not None else ""
             self._note(f"  done in {result.duration_s:.1f}s, {len(result.steps)} model calls, "
-                       f"{result.usage.input_tokens} in / {result.usage.output_tokens} out tokens, "
+                       f"{usage.input_tokens} in{cache} / {usage.output_tokens} out tokens{cost}, "
                        f"models: {', '.join(models) or '-'}")
 
 

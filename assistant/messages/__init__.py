@@ -133,6 +133,9 @@ class Attempt(_Record):
     detail: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the provider's cache
+    cache_write_tokens: int = 0  # prompt tokens written to it
+    cost: float | None = None  # USD: the provider's figure, else catalog prices; None when unknown
 
 
 class ChatRequest(_Record):

@@ -67,6 +67,11 @@ class ProviderSpec(BaseModel):
     free_suffix: str | None = None
     # The model a bare provider name means ("default_provider = 'groq'" with no model).
     default_model: str | None = None
+    # Model-name prefixes that get prompt-cache breakpoints (``_cache_control``); "" is every model.
+    # A user turns them off with `cache_breakpoints = []` in [providers.NAME].
+    cache_breakpoints: tuple[str, ...] = ()
+    # OpenRouter's usage accounting: {"usage": {"include": true}} returns usage.cost and cache tokens.
+    usage_accounting: bool = False
     kind: str = ""
 
     def derive(self, name: str, **changes: object) -> ProviderSpec:

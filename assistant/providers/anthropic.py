@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LLMError
 from ..messages import ChatRequest, ChatResponse, ModelInfo, StreamEvent
 from ._anthropic_request import map_request
+from ._cache_control import add_anthropic_breakpoints, wants_breakpoints
 from ._anthropic_response import FINISH_REASONS, AnthropicAssembler, as_message, process_message, stream_error
 from ._http import SpecClient, iter_sse, loads
 from .base import collect
@@ -48,16 +49,22 @@ class AnthropicClient(SpecClient):
         """
         if request.stream:
             return await collect(self.stream(request))
-        body = map_request(request, self.provider, stream=False)
+        body = self._body(request, stream=False)
         data = await self.post_json(_MESSAGES, body, model=request.model)
         return process_message(data, self.provider, request.model, schema_answer=request.response_schema is not None)
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = map_request(request, self.provider, stream=stream)
+        if wants_breakpoints(self.spec.cache_breakpoints, request.model):
+            add_anthropic_breakpoints(body)
+        return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Text, reasoning, tool-call and usage events as they arrive; the last one is ``done``.
 
             async for event in client.stream(request): ...
         """
-        body = map_request(request, self.provider, stream=True)
+        body = self._body(request, stream=True)
         schema_answer = request.response_schema is not None
         assembler = AnthropicAssembler(self.provider, request.model, schema_answer=schema_answer)
         try:

@@ -22,6 +22,7 @@ from ..messages import (
     Usage,
     new_call_id,
 )
+from ._cache_control import add_openai_breakpoints, wants_breakpoints
 from ._http import SpecClient, iter_sse, loads, translate_errors
 from .base import ResponseBuilder, parse_arguments
 from .reasoning import apply_openai_style
@@ -121,6 +122,10 @@ class OpenAICompatClient(SpecClient):
             body["stream"] = True
             if spec.supports_stream_usage:
                 body["stream_options"] = {"include_usage": True}
+        if spec.usage_accounting:
+            body["usage"] = {"include": True}
+        if spec.cache_breakpoints and wants_breakpoints(spec.cache_breakpoints, request.model):
+            add_openai_breakpoints(body)
         if request.extra:
             body.update(request.extra)
         return body

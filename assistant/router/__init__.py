@@ -29,7 +29,8 @@ from typing import Any
 
 from .. import telemetry
 from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
-from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
+from ..catalog.pricing import call_cost
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec, Usage
 from ..registry import LLMRegistry
 from . import _fitting as ctx
 from . import _prompt_mode
@@ -83,6 +84,7 @@ class Router:
         # Models that answered 400 to native tools and then worked with prompt-guided tools: later
         # steps start there instead of paying another 400 each.
         self._prompt_tools: set[str] = set()
+        self._prices: Any = None
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -344,13 +346,28 @@ class Router:
             response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
                                                     budget=budget, model_id=cand.model_id)
             notes.append(note)
+        usage = response.usage
+        cost = self._cost(cand, usage)
+        if cost is not None and usage.cost is None:
+            response.usage = usage = usage.model_copy(update={"cost": cost})
         call.attempts.append(Attempt(
             provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail="; ".join(n for n in notes if n),
-            input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens, cost=cost,
         ))
         telemetry.attempt(call.trace, call.attempts[-1])
         response.attempts = list(call.attempts)
         call.response = response
+
+    def _cost(self, cand: Candidate, usage: Usage) -> float | None:
+        if self._prices is None:
+            from ..catalog import ModelCatalog
+
+            # The seed and the saved snapshot know prices without a network call.
+            self._prices = self.catalog or ModelCatalog()
+        spec = self.registry.spec(cand.provider)
+        info = self._prices.get(cand.model_id) if usage.cost is None and not spec.local else None
+        return call_cost(info, usage, family=spec.family, local=spec.local)
 
     async def _send_more(
         self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
