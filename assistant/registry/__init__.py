@@ -47,7 +47,6 @@ from ..providers import LLMClient, ProviderSpec, create_client, declare, get_spe
 from ..providers.specs import PROVIDERS, env_name, is_url_provider, nearest, normalize_name, provider_names
 from ._routes import ConfigRoutes
 from .config import ConfigFile, ProviderSettings, load_config
-from .keystore import KeyStore
 
 __all__ = ["LLMRegistry", "ProviderSettings", "ConfigFile", "split_model_id"]
 
@@ -249,6 +248,8 @@ class LLMRegistry(ConfigRoutes):
 
     def _stored_keys(self) -> dict[str, str]:
         if self._stored is None:
+            from .keystore import KeyStore
+
             self._stored = {}
             store = KeyStore()
             if store.exists():

@@ -40,7 +40,7 @@ _VERSION = 1
 class KeyTest(BaseModel):
     """The last ``assistant keys test`` of one provider's key."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     at: float
     ok: bool
@@ -53,7 +53,7 @@ class KeyTest(BaseModel):
 
 
 class KeyEntry(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     token: str | None = None  # Fernet token of the key; None when only a test of an env/config key is kept
     added_at: float | None = None
@@ -61,7 +61,7 @@ class KeyEntry(BaseModel):
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     version: int = _VERSION
     salt: str = Field(default_factory=lambda: base64.urlsafe_b64encode(os.urandom(16)).decode())

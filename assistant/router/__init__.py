@@ -29,7 +29,6 @@ from typing import Any
 
 from .. import telemetry
 from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
-from ..catalog.pricing import call_cost
 from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec, Usage
 from ..registry import LLMRegistry
 from . import _fitting as ctx
@@ -360,6 +359,8 @@ class Router:
         call.response = response
 
     def _cost(self, cand: Candidate, usage: Usage) -> float | None:
+        from ..catalog.pricing import call_cost
+
         if self._prices is None:
             from ..catalog import ModelCatalog
 
