@@ -180,3 +180,47 @@ def test_assistant_run_offers_the_tools_of_an_mcp_server(scripted_model, monkeyp
     assert capsys.readouterr().out.strip() == "MCP WORKS"
     tool_turn = next(m for m in model.requests[1]["messages"] if m["role"] == "tool")
     assert tool_turn["content"] == "MCP WORKS"
+
+
+async def test_any_tool_source_plugs_into_the_agent(scripted_model) -> None:
+    from assistant.agent.tools import Tool
+
+    class Source:
+        name = "custom"
+        closed = False
+
+        async def load_tools(self) -> list[Tool]:
+            def ping() -> str:
+                """Answer pong."""
+                return "pong"
+
+            return [Tool(ping)]
+
+        async def aclose(self) -> None:
+            Source.closed = True
+
+    model = scripted_model([call("ping"), say("It said pong.")])
+    from assistant.registry import LLMRegistry
+
+    registry = LLMRegistry()
+    registry.add_provider("fake", kind="openai", base_url=model.url, api_key="sk-test-0000000000000000")
+    async with Agent("fake/m", tools=[Source()], registry=registry) as agent:
+        result = await agent.run("ping it")
+    assert result.output == "It said pong." and Source.closed
+    assert next(m for m in model.requests[1]["messages"] if m["role"] == "tool")["content"] == "pong"
+
+
+async def test_the_agents_deny_list_applies_to_mcp_tools() -> None:
+    agent = Agent("fake/m", tools=[stdio_source()], deny=["explode"])
+    try:
+        await agent._load_sources()
+        assert "explode" not in agent.tool_names and "add" in agent.tool_names
+    finally:
+        await agent.aclose()
+
+
+async def test_two_sources_offering_one_name_is_a_clear_error() -> None:
+    agent = Agent("fake/m", tools=[stdio_source(), MCPToolSource.stdio("again", sys.executable, [SERVER])])
+    with pytest.raises(UsageError, match="clashes"):
+        await agent._load_sources()
+    await agent.aclose()

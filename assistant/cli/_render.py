@@ -181,7 +181,7 @@ class Renderer:
         if self.verbose:
             models = sorted({clean(s.model) for s in result.steps if s.model})
             usage = result.usage
-            cache = f" ({usage.cached_tokens} from cache, {usage.cache_write_tokens} cached)" if (
+            cache = f" ({usage.cached_tokens} read from cache, {usage.cache_write_tokens} written)" if (
                 usage.cached_tokens or usage.cache_write_tokens) else ""
             cost = f", ${usage.cost:.4f}" if usage.cost is not None else ""
             self._note(f"  done in {result.duration_s:.1f}s, {len(result.steps)} model calls, "
