@@ -193,3 +193,19 @@ def test_doctor_never_shows_a_provider_that_answered_401_as_ok(monkeypatch: pyte
     main(["doctor"])
     line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("lab"))
     assert "key rejected" in line and " ok " not in line
+
+
+def test_doctor_counts_a_rate_limited_key_test_as_an_accepted_key(monkeypatch: pytest.MonkeyPatch, capsys: Any,
+                                                                   fake_server: Any) -> None:
+    def busy(request: web.Request) -> web.Response:
+        if request.path.endswith("/models"):
+            return web.json_response({"data": [{"id": "m1", "object": "model"}]})
+        return web.json_response({"error": {"message": "Rate limit exceeded", "type": "rate_limit_error"}}, status=429)
+
+    _lab(fake_server(busy).url)
+    _set_via_stdin(monkeypatch, "lab", KEY)
+    capsys.readouterr()
+    main(["doctor"])
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith("lab"))
+    assert " ok " in line and "rate_limit" in out

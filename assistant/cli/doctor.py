@@ -34,7 +34,11 @@ class ProviderCheck(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return bool(self.reachable) and self.key_test in (None, "ok")
+        # A rate limit or an unknown model still means the server got past the key check.
+        return bool(self.reachable) and self.key_test not in _KEY_REFUSED
+
+
+_KEY_REFUSED = {"rejected": "key rejected", "billing": "no credit"}
 
 
 class DisabledProvider(BaseModel):
@@ -226,8 +230,8 @@ def format_report(report: Report) -> str:
         lines.append("  (no API key configured: set e.g. OPENROUTER_API_KEY, GROQ_API_KEY or GEMINI_API_KEY)")
     for p in remote + [p for p in report.providers if p.local]:
         state = {True: "ok", False: "not running" if p.local else "unreachable", None: "?"}[p.reachable]
-        if p.reachable and p.key_test not in (None, "ok"):
-            state = "key rejected" if p.key_test == "rejected" else f"key: {p.key_test}"
+        if p.reachable and p.key_test in _KEY_REFUSED:
+            state = _KEY_REFUSED[p.key_test]
         keys = ", ".join(p.keys) if p.keys else ("no key needed" if p.local else "no key")
         lines.append(f"  {p.name:<12} {state:<12} key {keys:<14} {p.base_url}")
         if p.detail and not (p.local and p.reachable is False):
