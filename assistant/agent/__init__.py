@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from .. import telemetry
 from ..errors import UsageError
-from ..messages import Message, ReasoningEffort
+from ..messages import Attachment, Message, ReasoningEffort
 from ._grammar import action_schema
 from ._steps import RunContext, act, think
 from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event
@@ -177,12 +177,14 @@ class Agent:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def run(self, task: str, *, history: Sequence[Message] = ()) -> RunResult:
+    async def run(self, task: str, *, history: Sequence[Message] = (), attachments: Sequence[Attachment] = ()) -> RunResult:
         """Run ``task`` to the end. Raises ``AllModelsFailedError`` when no model answers a step.
+        ``attachments`` (images, PDFs) go with the task.
 
             result = await agent.run("What is 2**20?")
+            result = await agent.run("What does it say?", attachments=[ImagePart.from_file("sign.jpg")])
         """
-        async with aclosing(self.stream(task, history=history)) as events:
+        async with aclosing(self.stream(task, history=history, attachments=attachments)) as events:
             async for ev in events:
                 if ev.type == "done":
                     assert ev.result is not None
@@ -207,7 +209,8 @@ class Agent:
         finally:
             await self.aclose()
 
-    async def stream(self, task: str, *, history: Sequence[Message] = ()) -> AsyncIterator[AgentEvent]:
+    async def stream(self, task: str, *, history: Sequence[Message] = (),
+                     attachments: Sequence[Attachment] = ()) -> AsyncIterator[AgentEvent]:
         """Run ``task``, yielding what happens; the last event is ``done`` with the ``RunResult``.
         ``history`` is an earlier conversation (``RunResult.messages``) to continue.
 
@@ -216,7 +219,7 @@ class Agent:
         if self._sources and not self._sources_loaded:
             await self._load_sources()
         with telemetry.agent_span(self.model, self.tool_names) as run_span:
-            async with aclosing(self._loop(task, history)) as events:
+            async with aclosing(self._loop(task, history, attachments)) as events:
                 async for ev in events:
                     if ev.type == "done" and ev.result is not None:
                         run_span.set(gen_ai__usage__input_tokens=ev.result.usage.input_tokens,
@@ -224,8 +227,9 @@ class Agent:
                                      assistant__stop_reason=ev.result.stop_reason)
                     yield ev
 
-    async def _loop(self, task: str, history: Sequence[Message]) -> AsyncIterator[AgentEvent]:
-        ctx = RunContext(self, [*_with_system_prompt(self.system_prompt, history), Message.user(task)])
+    async def _loop(self, task: str, history: Sequence[Message], attachments: Sequence[Attachment]) -> AsyncIterator[AgentEvent]:
+        ask = Message.user(task, attachments=list(attachments)) if attachments else Message.user(task)
+        ctx = RunContext(self, [*_with_system_prompt(self.system_prompt, history), ask])
         number, correction = 1, 0
         while True:
             # Past the step budget: one last call without tools for the best answer so far.

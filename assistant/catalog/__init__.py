@@ -50,7 +50,7 @@ LIST_TIMEOUT = 20.0
 # How often ensure_fresh() looks at the clock and the registry at all (it is on the router's path).
 _CHECK_INTERVAL = 30.0
 _SNAPSHOT_VERSION = 1
-FACT_FIELDS = ("context_window", "max_output_tokens", "supports_tools", "supports_vision", "free", "pricing")
+FACT_FIELDS = ("context_window", "max_output_tokens", "supports_tools", "supports_vision", "supports_pdf", "free", "pricing")
 # What one provider's failed listing may raise without being an engine bug.
 _FETCH_ERRORS = (LLMError, ValueError, OSError, NotImplementedError)
 

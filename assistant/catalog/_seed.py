@@ -81,17 +81,25 @@ SEED_SOURCES: dict[str, tuple[str, list[Row]]] = {
 }
 
 
+# Who reads PDFs natively: Claude (docs.anthropic.com/en/docs/build-with-claude/pdf-support), Gemini
+# (ai.google.dev/gemini-api/docs/document-processing), OpenAI's vision models
+# (platform.openai.com/docs/guides/pdf-files), and OpenRouter for every model (it parses the PDF for a
+# model without file input: openrouter.ai/docs/features/multimodal/pdfs).
+_PDF_PROVIDERS = frozenset({"anthropic", "google", "openrouter"})
+
+
 def seed_models() -> list[ModelInfo]:
     """Every seed row as a ``ModelInfo`` with ``source="seed: <where>"`` and ``fetched_at=0``."""
     models = []
     for provider, (where, rows) in SEED_SOURCES.items():
         for model, window, max_out, tools, vision, price_in, price_out, free in rows:
+            pdf = True if provider in _PDF_PROVIDERS or (provider == "openai" and vision) else None
             pricing = None
             if price_in is not None and price_out is not None:
                 pricing = {"prompt": price_in / 1e6, "completion": price_out / 1e6}
             models.append(ModelInfo(
                 id=model, provider=provider, context_window=window, max_output_tokens=max_out,
-                supports_tools=tools, supports_vision=vision, free=free, pricing=pricing,
+                supports_tools=tools, supports_vision=vision, supports_pdf=pdf, free=free, pricing=pricing,
                 source=f"seed: {where}", fetched_at=0.0,
             ))
     return models

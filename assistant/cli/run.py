@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import mimetypes
 import os
 import sys
 from typing import Any
@@ -34,6 +35,8 @@ def register(subparsers: Any) -> None:
         "embedded local model.",
     )
     parser.add_argument("task", nargs="+", help="what to do (quote it, or give several words)")
+    parser.add_argument("--attach", "-a", action="append", default=[], metavar="FILE",
+                        help="send an image (png, jpeg, gif, webp) or a PDF with the task (repeatable)")
     add_agent_options(parser)
     parser.add_argument("--json", action="store_true", help="print the whole RunResult as JSON at the end, nothing else")
     parser.set_defaults(handler=run)
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     agent = build_agent(args, model)
     renderer = Renderer(verbose=args.verbose, quiet=args.json)
     try:
-        asyncio.run(_drive(agent, task, renderer))
+        asyncio.run(_drive(agent, task, renderer, attachments(args.attach)))
     except LLMError as exc:
         print(describe_failure(exc), file=sys.stderr)
         return 1
@@ -163,7 +166,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _drive(agent: Any, task: str, renderer: Renderer) -> None:
+def attachments(paths: list[str]) -> list[Any]:
+    """``--attach`` files as message parts: PDFs as documents, pictures as images."""
+    from pathlib import Path
+
+    from ..messages import DocumentPart, ImagePart
+    from ..messages.parts import IMAGE_TYPES
+
+    found: list[Any] = []
+    for name in paths:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--attach {name}: no such file")
+        kind = mimetypes.guess_type(path.name)[0]
+        if kind == "application/pdf":
+            found.append(DocumentPart.from_file(path))
+        elif kind in IMAGE_TYPES:
+            found.append(ImagePart.from_file(path))
+        else:
+            raise UsageError(f"--attach {name}: send a PDF or an image ({', '.join(IMAGE_TYPES)}), not {kind or 'this file type'}")
+    return found
+
+
+async def _drive(agent: Any, task: str, renderer: Renderer, files: list[Any] = ()) -> None:
     async with agent:
-        async for event in agent.stream(task):
+        async for event in agent.stream(task, attachments=files):
             renderer.handle(event)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import secrets
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .parts import Attachment, DocumentPart, ImagePart
 
 __all__ = [
     "new_call_id",
@@ -32,6 +34,9 @@ __all__ = [
     "StreamEvent",
     "ModelInfo",
     "ReasoningEffort",
+    "ImagePart",
+    "DocumentPart",
+    "Attachment",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -66,10 +71,12 @@ class ToolSpec(_Record):
 
 
 class Message(_Record):
-    """One turn of a conversation."""
+    """One turn of a conversation. ``content`` may be given as a list of parts (strings, images,
+    documents): the text goes to ``content`` and the rest to ``attachments``."""
 
     role: Role
     content: str = ""
+    attachments: list[Attachment] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
@@ -79,13 +86,30 @@ class Message(_Record):
     # dropped when the conversation moves to another provider.
     opaque: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_parts(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("content"), list):
+            texts: list[str] = []
+            media: list[Any] = list(data.get("attachments") or [])
+            for part in data["content"]:
+                if isinstance(part, str):
+                    texts.append(part)
+                elif isinstance(part, dict) and part.get("type") == "text":
+                    texts.append(str(part.get("text") or ""))
+                else:
+                    media.append(part)
+            data = {**data, "content": "\n".join(t for t in texts if t), "attachments": media}
+        return data
+
     @classmethod
     def system(cls, content: str) -> Message:
         return cls(role="system", content=content)
 
     @classmethod
-    def user(cls, content: str) -> Message:
-        return cls(role="user", content=content)
+    def user(cls, content: str | list[Any], attachments: list[Attachment] | None = None) -> Message:
+        """``Message.user("hi")``, ``Message.user(["what is this?", ImagePart.from_file("x.png")])``."""
+        return cls(role="user", content=content, attachments=attachments or [])
 
     @classmethod
     def assistant(cls, content: str = "", tool_calls: list[ToolCall] | None = None, **kw: Any) -> Message:
@@ -229,6 +253,7 @@ class ModelInfo(_Record):
     max_output_tokens: int | None = None
     supports_tools: bool | None = None
     supports_vision: bool | None = None
+    supports_pdf: bool | None = None  # reads PDF documents natively
     free: bool | None = None
     pricing: dict[str, float] | None = None
     source: str = ""

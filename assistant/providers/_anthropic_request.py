@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ..messages import ChatRequest, Message, ToolSpec
+from ._attachments import anthropic_blocks
 
 __all__ = ["map_request", "DEFAULT_MAX_TOKENS", "THINKING_BUDGETS", "SCHEMA_TOOL"]
 
@@ -147,7 +148,7 @@ def _map_message(message: Message, provider: str) -> tuple[str, list[Block]]:
             result["content"] = message.content
         return "user", [result]
     if message.role == "user":
-        return "user", _text_blocks(message.content)
+        return "user", anthropic_blocks(message) + _text_blocks(message.content)
     blocks = _text_blocks(message.content)
     blocks.extend(
         {"type": "tool_use", "id": _safe_id(call.id), "name": call.name, "input": call.arguments}

@@ -30,6 +30,7 @@ from ..messages import (
     Usage,
     new_call_id,
 )
+from ._attachments import gemini_parts
 from ._gemini_schema import is_empty_object, to_gemini_schema
 from ._http import SpecClient, iter_json_array, iter_sse, loads
 from .base import ResponseBuilder, parse_arguments
@@ -114,7 +115,7 @@ def _contents(messages: list[Message], provider: str, model: str) -> list[dict[s
     contents: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "user":
-            contents.append({"role": "user", "parts": [{"text": message.content}]})
+            contents.append({"role": "user", "parts": [{"text": message.content}, *gemini_parts(message)]})
         elif message.role == "assistant":
             parts = _model_parts(message, provider, model, own_ids)
             if parts:

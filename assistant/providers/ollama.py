@@ -31,6 +31,7 @@ from ..messages import (
     Usage,
     new_call_id,
 )
+from ._attachments import ollama_images
 from ._http import SpecClient, iter_ndjson
 from .base import ResponseBuilder, parse_arguments
 from .reasoning import nearest_level
@@ -86,6 +87,8 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
         entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.attachments:
+            entry["images"] = ollama_images(message)
         if message.role == "assistant" and message.tool_calls:
             entry["tool_calls"] = [
                 {"id": c.id, "function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls

@@ -22,6 +22,7 @@ from ..messages import (
     Usage,
     new_call_id,
 )
+from ._attachments import openai_content
 from ._cache_control import add_openai_breakpoints, wants_breakpoints
 from ._http import SpecClient, iter_sse, loads, translate_errors
 from .base import ResponseBuilder, parse_arguments
@@ -147,7 +148,7 @@ class OpenAICompatClient(SpecClient):
                 ],
             }
         else:
-            out = {"role": message.role, "content": message.content}
+            out = {"role": message.role, "content": openai_content(message) if message.attachments else message.content}
         if message.role == "assistant" and self.spec.echo_reasoning and message.reasoning:
             out["reasoning_content"] = message.reasoning
         return out
@@ -388,6 +389,7 @@ def _model_info(provider: str, item: dict[str, Any]) -> ModelInfo:
     arch = item.get("architecture") or {}
     modalities = arch.get("input_modalities")
     vision = ("image" in modalities) if isinstance(modalities, list) else None
+    pdf = ("file" in modalities) if isinstance(modalities, list) else None
     pricing = None
     free = None
     raw_pricing = item.get("pricing")
@@ -399,7 +401,7 @@ def _model_info(provider: str, item: dict[str, Any]) -> ModelInfo:
     return ModelInfo.model_construct(
         id=model_id, provider=provider, context_window=int(window) if window else None,
         max_output_tokens=int(max_out) if max_out else None, supports_tools=tools, supports_vision=vision,
-        free=free, pricing=pricing, source=f"{provider}:/models", fetched_at=0.0,
+        supports_pdf=pdf, free=free, pricing=pricing, source=f"{provider}:/models", fetched_at=0.0,
     )
 
 

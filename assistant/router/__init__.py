@@ -37,6 +37,7 @@ from ._call import Call, Tries, build_request, hop, template
 from ._candidates import Candidate, RunState, plan, screen
 from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+from ._media import MediaHelper
 from ._roles import expand_model, overflow_model, policy_from_config
 from .health import HealthStore, key_hash
 from .policies import Action, RouterPolicy, Situation, decide
@@ -84,6 +85,7 @@ class Router:
         # steps start there instead of paying another 400 each.
         self._prompt_tools: set[str] = set()
         self._prices: Any = None
+        self.media = MediaHelper(self._facts, self.registry)
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -279,6 +281,17 @@ class Router:
                 await policy.sleep(pause)
                 waited += pause
             request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None, local=spec.local)
+            unreadable = self.media.unreadable(cand.model_id, request.messages)
+            if unreadable:
+                try:
+                    stand_in = await self.media.replace(request.messages, unreadable, self._describe)
+                except (LLMError, UsageError) as exc:
+                    note = hop(call, cand, "bad_request", None, 0.0, f"skipped: it cannot read the {' and '.join(sorted(unreadable))}s "
+                               f"and no text stand-in could be made: {exc}")
+                    if call.streaming:
+                        yield note
+                    return
+                request = request.model_copy(update={"messages": stand_in})
             client = self.registry.client(cand.provider, tries.key)
             partial = Partial()
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
@@ -358,17 +371,23 @@ class Router:
         response.attempts = list(call.attempts)
         call.response = response
 
-    def _cost(self, cand: Candidate, usage: Usage) -> float | None:
-        from ..catalog.pricing import call_cost
-
+    def _facts(self) -> Any:
         if self._prices is None:
             from ..catalog import ModelCatalog
 
-            # The seed and the saved snapshot know prices without a network call.
+            # The seed and the saved snapshot know prices and vision without a network call.
             self._prices = self.catalog or ModelCatalog()
+        return self._prices
+
+    def _cost(self, cand: Candidate, usage: Usage) -> float | None:
+        from ..catalog.pricing import call_cost
+
         spec = self.registry.spec(cand.provider)
-        info = self._prices.get(cand.model_id) if usage.cost is None and not spec.local else None
+        info = self._facts().get(cand.model_id) if usage.cost is None and not spec.local else None
         return call_cost(info, usage, family=spec.family, local=spec.local)
+
+    async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
+        return await self.chat(chain, messages, max_tokens=1024)
 
     async def _send_more(
         self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
