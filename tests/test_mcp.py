@@ -224,3 +224,12 @@ async def test_two_sources_offering_one_name_is_a_clear_error() -> None:
     with pytest.raises(UsageError, match="clashes"):
         await agent._load_sources()
     await agent.aclose()
+
+
+def test_a_config_with_mcp_servers_still_loads_under_the_strict_shape_check(tmp_path, monkeypatch) -> None:
+    from assistant.registry import LLMRegistry
+
+    config = tmp_path / "config.toml"
+    config.write_text('[mcp.servers.files]\ncommand = "python"\nargs = ["server.py"]\n')
+    monkeypatch.setenv("ASSISTANT_CONFIG", str(config))
+    LLMRegistry.from_env()  # an [mcp] table is known, not "did you mean ..."

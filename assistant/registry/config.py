@@ -28,6 +28,7 @@ interpolation). zeroclaw's top level, ``[reliability]`` and ``[[model_routes]]``
     [providers.NAME]                       # per-provider settings (see the registry)
     [models]                               # model roles (see free_models.roles)
     [state]                                # url = "redis://host:6379/0" for a fleet (see router.shared)
+    [mcp.servers.NAME]                     # MCP tool servers (see agent.mcp)
 
 An unknown table or key is a ``UsageError`` naming it and the nearest known spelling.
 """
@@ -117,6 +118,8 @@ class ConfigFile(BaseModel):
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
     state: StateTable = Field(default_factory=StateTable)
+    # [mcp.servers.NAME] tables: checked by assistant.agent.mcp, which owns their shape.
+    mcp: dict[str, Any] = Field(default_factory=dict)
     path: Path | None = None
 
     def set_here(self, field: str) -> bool:
