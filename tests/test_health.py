@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,27 +74,106 @@ async def test_cooldown_ends_on_time(tmp_path: Path) -> None:
     assert health.cooldown("groq") is None
 
 
-async def test_breaker_opens_at_threshold_and_allows_one_probe(tmp_path: Path) -> None:
+async def test_breaker_opens_at_its_failure_rate_and_allows_one_probe(tmp_path: Path) -> None:
     clock = FakeClock()
-    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(threshold=3, window_s=60, reset_s=60))
-    opened = [await health.failed("groq") for _ in range(3)]
-    assert opened == [False, False, True]
+    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(min_calls=4, failure_rate=0.5, reset_s=60))
+    await health.succeeded("groq")
+    await health.succeeded("groq")
+    opened = [await health.failed("groq") for _ in range(2)]
+    assert opened == [False, True]  # 2 of 4 failed
     assert not health.admit("groq")
     clock.now += 60
     assert health.admit("groq")  # the probe
     assert not health.admit("groq")  # only one at a time
-    await health.succeeded("groq")
+    await health.succeeded("groq", clock.now)
     assert health.breaker_state("groq") == "closed" and health.admit("groq")
 
 
 async def test_failed_probe_reopens_the_circuit(tmp_path: Path) -> None:
     clock = FakeClock()
-    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(threshold=1, reset_s=60))
+    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(min_calls=1, reset_s=60))
     await health.failed("groq")
     clock.now += 60
     assert health.admit("groq")
-    assert await health.failed("groq")
+    await health.failed("groq", clock.now)
     assert health.breaker_state("groq") == "open"
+
+
+async def test_success_of_a_request_sent_before_the_circuit_opened_does_not_close_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    health = store(tmp_path / HEALTH_FILE, clock, breaker=Breaker(min_calls=1, reset_s=60))
+    sent_early = clock.now
+    clock.now += 1
+    assert await health.failed("groq")
+    clock.now += 1
+    await health.succeeded("groq", sent_early)
+    assert health.breaker_state("groq") == "open"
+
+
+async def test_circuits_of_two_servers_behind_one_provider_are_separate(tmp_path: Path) -> None:
+    health = store(tmp_path / HEALTH_FILE, breaker=Breaker(min_calls=1))
+    assert await health.failed("llama http://10.0.0.5:8080")
+    assert health.breaker_state("llama http://10.0.0.5:8080") == "open"
+    assert health.breaker_state("llama http://10.0.0.6:8080") == "closed"
+
+
+async def test_lock_held_by_another_process_never_fails_or_blocks_a_change(tmp_path: Path, caplog) -> None:
+    path = tmp_path / HEALTH_FILE
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import filelock, time; l = filelock.FileLock({str(path) + '.lock'!r}); l.acquire();"
+                               " print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        health = store(path)
+        started = time.perf_counter()
+        await health.cool_down("groq", 30, "rate limit")
+        await health.disable("openai", kind="auth", detail="bad key", key_hash="")
+        assert time.perf_counter() - started < 1.0
+        assert health.cooldown("groq") is not None and "openai" in health.disabled()
+        assert sum("health state file" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_changes_kept_in_memory_reach_the_file_at_the_sync_edge(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import filelock, time; l = filelock.FileLock({str(path) + '.lock'!r}); l.acquire();"
+                               " print('held', flush=True); time.sleep(0.5)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    health = store(path)
+    await health.disable("openai", kind="auth", detail="bad key", key_hash="")
+    holder.wait()
+    health.flush_sync()
+    assert "openai" in store(path).disabled()
+
+
+async def test_read_only_state_directory_keeps_health_in_memory(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        health = store(directory / HEALTH_FILE)
+        await health.cool_down("groq", 30, "rate limit")
+        assert health.cooldown("groq") is not None
+    finally:
+        directory.chmod(0o700)
+
+
+async def test_unwritable_file_keeps_health_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.router.health as health_module
+
+    def disk_full(*args: object, **kw: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(health_module, "write_json_atomic", disk_full)
+    health = store(tmp_path / HEALTH_FILE, breaker=Breaker(min_calls=1))
+    assert await health.failed("groq")
+    await health.cool_down("groq", 30, "x")
+    assert health.breaker_state("groq") == "open" and health.cooldown("groq") is not None
 
 
 async def test_file_never_holds_a_key(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from assistant.errors import (
     AuthError,
     BadRequestError,
@@ -55,11 +57,12 @@ def test_stop_policies_compose_with_or() -> None:
     assert stop(RetryState(tries=1, elapsed_s=31))
 
 
-def test_breaker_trips_on_threshold_failures_inside_the_window() -> None:
-    breaker = Breaker(threshold=5, window_s=60, reset_s=60)
-    assert not breaker.trips([100, 110, 120, 130], now=130)
-    assert breaker.trips([100, 110, 120, 130, 140], now=140)
-    assert not breaker.trips([10, 110, 120, 130, 140], now=140)  # the first one aged out
+def test_breaker_trips_on_failure_rate_once_enough_calls_ended_inside_the_window() -> None:
+    breaker = Breaker(failure_rate=0.5, min_calls=20, window_s=60)
+    assert not breaker.trips([[100, 19, 19]], now=130)  # below the minimum number of calls
+    assert breaker.trips([[100, 20, 10]], now=130)
+    assert not breaker.trips([[100, 20, 9]], now=130)  # 45% failed
+    assert not breaker.trips([[60, 20, 20], [120, 1, 1]], now=130)  # the first bucket aged out
 
 
 def test_breaker_is_open_then_half_open_after_reset() -> None:
@@ -78,9 +81,21 @@ def test_transient_retries_twice_with_backoff_then_moves_on() -> None:
     assert 0 <= first.wait_s <= 0.5 and 0 <= second.wait_s <= 1.0
 
 
-def test_short_retry_hint_is_honoured() -> None:
-    action = decide(RateLimitError("slow down", retry_after=1.0), Situation(has_next=True), policy())
+def test_short_retry_hint_is_slept_out_when_nothing_else_can_serve() -> None:
+    action = decide(RateLimitError("slow down", retry_after=1.0), Situation(has_next=False), policy())
     assert (action.kind, action.wait_s) == ("retry", 1.0)
+
+
+@pytest.mark.parametrize("hint", [1.0, 20.0, None])
+def test_rate_limit_with_another_candidate_moves_on_at_once_and_cools_down(hint) -> None:
+    action = decide(RateLimitError("slow down", retry_after=hint), Situation(has_next=True), policy())
+    assert (action.kind, action.wait_s) == ("cool_down", hint if hint is not None else policy().unhinted_cooldown_s)
+
+
+def test_empty_greedy_answer_is_not_resent_to_the_same_model() -> None:
+    err = TransientError("empty completion", code="empty_completion")
+    assert decide(err, Situation(tries=1, has_next=True, greedy=True), policy()).kind == "next"
+    assert decide(err, Situation(tries=1, has_next=False, greedy=False), policy()).kind == "retry"
 
 
 def test_long_retry_hint_cools_the_provider_down() -> None:
@@ -154,5 +169,16 @@ def test_not_found_and_bad_request_move_on() -> None:
 def test_a_local_server_that_refuses_connections_is_left_at_once() -> None:
     err = TransientError("cannot connect to 127.0.0.1:8080", provider="llama", code="connect_failed")
     assert decide(err, Situation(tries=1, has_next=True, local=True), RouterPolicy()).kind == "next"
-    # A remote provider that cannot be reached gets the usual backoff.
-    assert decide(err, Situation(tries=1, has_next=True, local=False), RouterPolicy()).kind == "retry"
+    # A remote provider that cannot be reached gets the usual backoff (after the others, when there are any).
+    assert decide(err, Situation(tries=1, has_next=False, local=False), RouterPolicy()).kind == "retry"
+    assert decide(err, Situation(tries=1, has_next=True, local=False), RouterPolicy()).kind == "later"
+
+
+def test_transient_failure_with_another_candidate_moves_on_and_comes_back_after_its_backoff() -> None:
+    err = TransientError("HTTP 503", status=503)
+    later = decide(err, Situation(tries=1, has_next=True), policy())
+    assert (later.kind, later.wait_s) == ("later", 0.0)  # after the rest of the chain
+    again = decide(err, Situation(tries=2, has_next=True), policy())
+    assert again.kind == "later" and 0 <= again.wait_s <= 0.5
+    assert decide(err, Situation(tries=1, has_next=False), policy()).kind == "retry"
+    assert decide(err, Situation(tries=3, has_next=True), policy()).kind == "next"

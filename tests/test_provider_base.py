@@ -50,7 +50,12 @@ def test_arguments_parse_tolerantly(raw, expected) -> None:
 
 
 def test_unparseable_arguments_are_kept_for_the_agent_to_report() -> None:
-    assert parse_arguments("{not json") == {"_raw_arguments": "{not json"}
+    assert parse_arguments("{not: json}") == {"_raw_arguments": "{not: json}"}
+
+
+@pytest.mark.parametrize("raw", ['{"a": 1035, "b": 11', '{"city": "Par', '{"xs": [1, 2', '```json\n{"a": 1'])
+def test_arguments_left_open_are_incomplete_not_repaired(raw) -> None:
+    assert parse_arguments(raw) == {"_incomplete_arguments": raw}
 
 
 @pytest.mark.parametrize(("raw", "has_calls", "expected"), [

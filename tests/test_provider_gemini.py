@@ -274,7 +274,7 @@ async def test_a_models_prefixed_name_reaches_the_same_path(fake_server) -> None
 
 
 async def test_stream_asks_for_server_sent_events(fake_server) -> None:
-    body = b'data: {"candidates": []}\r\n\r\n'
+    body = b'data: {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}]}\r\n\r\n'
     server = fake_server(lambda r: web.Response(body=body, content_type="text/event-stream"))
     async with _client(server.url) as client:
         await collect(client.stream(_request([Message.user("hi")])))

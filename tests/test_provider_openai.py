@@ -176,7 +176,8 @@ async def test_stream_with_several_choices_answers_with_choice_zero(fake_server)
 
 async def test_think_tags_at_the_start_become_reasoning_in_a_stream(fake_server) -> None:
     body = _sse(*['{"choices":[{"index":0,"delta":{"content":%s}}]}' % p
-                  for p in ('"<thi"', '"nk>plan"', '" more</th"', '"ink>\\nAnswer"', '" done"')])
+                  for p in ('"<thi"', '"nk>plan"', '" more</th"', '"ink>\\nAnswer"', '" done"')],
+                '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}')
     server = fake_server(lambda r: web.Response(body=body, content_type="text/event-stream"))
     client = create_client("vllm", base_url=server.url)
     response = await collect(client.stream(ChatRequest(model="m", messages=[Message.user("x")])))

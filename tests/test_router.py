@@ -15,7 +15,7 @@ from assistant.errors import AllModelsFailedError, UsageError
 from assistant.messages import Message, ToolSpec
 from assistant.registry import LLMRegistry
 from assistant.router import Router
-from assistant.router.policies import RouterPolicy
+from assistant.router.policies import Breaker, RouterPolicy
 
 HI = [Message.user("hi")]
 TOOLS = [ToolSpec(name="lookup", description="Look a word up.", parameters={"type": "object", "properties": {"q": {"type": "string"}}})]
@@ -60,15 +60,26 @@ async def test_long_retry_hint_cools_the_provider_down_and_moves_on_at_once(scri
     await router.aclose()
 
 
-async def test_server_errors_are_retried_twice_then_the_next_candidate_answers(scripted) -> None:
+async def test_server_error_moves_to_the_next_candidate_at_once(scripted) -> None:
     alpha = scripted(default=fail(500, "The server had an error while processing your request."))
     beta = scripted()
     clock = FakeClock()
     router = make_router({"alpha": (alpha, "ka"), "beta": (beta, "kb")}, clock)
     resp = await router.chat(["alpha/m", "beta/m"], HI)
-    assert kinds(resp) == [("alpha", "transient")] * 3 + [("beta", None)]
-    assert alpha.hits == 3 and len(clock.sleeps) == 2
-    assert 0 <= clock.sleeps[0] <= 0.5 and 0 <= clock.sleeps[1] <= 1.0
+    assert kinds(resp) == [("alpha", "transient"), ("beta", None)]
+    assert alpha.hits == 1 and clock.sleeps == []
+    await router.aclose()
+
+
+async def test_candidate_left_after_a_server_error_is_retried_after_the_chain(scripted) -> None:
+    alpha = scripted([fail(500, "The server had an error"), fail(500, "The server had an error")])
+    beta = scripted(default=fail(502, "Bad gateway"))
+    clock = FakeClock()
+    router = make_router({"alpha": (alpha, "ka"), "beta": (beta, "kb")}, clock)
+    resp = await router.chat(["alpha/m", "beta/m"], HI)
+    # Round by round: each candidate once, then again once its backoff has passed.
+    assert kinds(resp) == [("alpha", "transient"), ("beta", "transient")] * 2 + [("alpha", None)]
+    assert alpha.hits == 3 and beta.hits == 2
     await router.aclose()
 
 
@@ -80,22 +91,24 @@ async def test_connection_reset_is_retried(scripted) -> None:
     await router.aclose()
 
 
-async def test_breaker_opens_after_five_failures_and_half_opens_after_a_minute(scripted) -> None:
+async def test_breaker_opens_on_its_failure_rate_and_a_probe_closes_it(scripted) -> None:
     alpha = scripted(default=fail(500, "boom"))
     beta = scripted()
     clock = FakeClock()
-    router = make_router({"alpha": (alpha, "ka"), "beta": (beta, "kb")}, clock)
+    breaker = Breaker(min_calls=5, failure_rate=0.5, reset_s=60)
+    router = make_router({"alpha": (alpha, "ka"), "beta": (beta, "kb")}, clock, breaker=breaker)
     chain = ["alpha/m", "beta/m"]
-    await router.chat(chain, HI)  # three failures
-    second = await router.chat(chain, HI)  # the fifth opens the circuit
-    assert alpha.hits == 5 and "circuit opened" in second.attempts[1].detail
-    third = await router.chat(chain, HI)
-    assert third.attempts[0].detail == "skipped: alpha circuit open after repeated failures" and alpha.hits == 5
+    for _ in range(4):  # one failed call each: fewer calls than the minimum
+        await router.chat(chain, HI)
+    fifth = await router.chat(chain, HI)  # the fifth failed call of five opens the circuit
+    assert alpha.hits == 5 and "circuit opened" in fifth.attempts[0].detail
+    sixth = await router.chat(chain, HI)
+    assert sixth.attempts[0].detail == "skipped: alpha circuit open after repeated failures" and alpha.hits == 5
     clock.now += 61
     alpha.default = ok("back")
     probe = await router.chat(chain, HI)
     assert probe.text == "back" and kinds(probe) == [("alpha", None)]
-    assert router.health.breaker_state("alpha") == "closed"
+    assert router.health.breaker_state(router._circuit("alpha")) == "closed"
     await router.aclose()
 
 

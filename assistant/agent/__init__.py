@@ -253,7 +253,10 @@ class Agent:
                 correction += 1
             else:
                 number, correction = number + 1, 0
-        stop_reason: StopReason = "max_steps" if final and self.tools and number > self.max_steps else "final"
+        stop_reason: StopReason = (
+            "max_steps" if final and self.tools and number > self.max_steps
+            else "length" if step.finish_reason == "length" else "final"
+        )
         yield event("done", number, result=ctx.result(step.text, stop_reason))
 
 

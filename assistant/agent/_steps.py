@@ -123,6 +123,8 @@ class RunContext:
         self._recent: deque[bytes] = deque(maxlen=REPEAT_WINDOW)
         self._outputs: dict[bytes, str] = {}
         self._repeats = 0
+        # Output room multiplier: doubled each time our own max_tokens cut a tool call.
+        self.room = 1
 
     def plan(self, tools: bool) -> list[Segment]:
         found = self._plans.get(tools)
@@ -155,7 +157,7 @@ class RunContext:
                                    "reasoning": agent.reasoning}
         specs = agent.tool_specs if tools else []
         if segment.mode == "native":
-            return {"messages": messages, "tools": specs, **options}
+            return {"messages": messages, "tools": specs, **self._roomier(options)}
         if segment.mode == "grammar":
             messages = render_action_history(messages)
             options["max_tokens"] = agent.max_tokens or LOCAL_ANSWER_MAX_TOKENS
@@ -172,7 +174,16 @@ class RunContext:
             messages = render_text_history(messages)
             if tools:
                 messages = _with_system(messages, tool_prompt(specs))
-        return {"messages": messages, "tools": [], **options}
+        return {"messages": messages, "tools": [], **self._roomier(options)}
+
+    def _roomier(self, options: dict[str, Any]) -> dict[str, Any]:
+        if self.room > 1 and options.get("max_tokens"):
+            options["max_tokens"] *= self.room
+        return options
+
+    def limited(self, segment: Segment, tools: bool, final: bool) -> bool:
+        """True when this call's output limit is one the agent set (so it can give more room)."""
+        return self.request(segment, tools, final).get("max_tokens") is not None
 
     def drop_foreign_state(self, provider: str) -> None:
         """Forget reasoning state other providers left on earlier turns (Anthropic thinking blocks,
@@ -297,7 +308,32 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
                 continue
             assert response is not None, "router stream ended without a done event"
             step.attempts.extend(response.attempts)
-            rest = _read_response(ctx, step, segment, response, tools, buffered)
+            text, calls = _parse(ctx, response, tools, buffered)
+            why = _cut_calls(response, text, calls)
+            limited = response.finish_reason == "length" and ctx.limited(segment, tools, final)
+            if why is None and response.finish_reason == "length" and step.reruns < MAX_RERUNS and (
+                    limited or _has_other(ctx, tools, failed, response)):
+                # A final answer the limit cut is answered again with more room or by the next model
+                # while there is one; otherwise it stands, and the run says it was cut ("length").
+                why = "answer cut by the output limit"
+            if why is not None:
+                # A call the model did not finish never runs: the step runs again with more room
+                # for output (when the limit was ours) or on the next candidate.
+                last = response.attempts[-1] if response.attempts else None
+                model_id = f"{last.provider}/{last.model}" if last else f"{response.provider}/{response.model}"
+                step.reruns += 1
+                step.discarded.append(f"{model_id}: {why}")
+                if step.reruns > MAX_RERUNS:
+                    raise AllModelsFailedError(f"step {step.number}: tool calls kept being cut off ({why})",
+                                               attempts=ctx.all_attempts(step))
+                if limited:
+                    ctx.room *= 2
+                else:
+                    failed.add(model_id)
+                yield event("step_discarded", step.number, attempt=last,
+                            text=f"{model_id}: {why}; running the step again")
+                break
+            rest = _fill(ctx, step, response, text, calls, tools)
             shown = rest if buffered else guard.finish(step.text)
             if shown:
                 yield event("text", step.number, text=shown)
@@ -335,19 +371,44 @@ def json_actions(ctx: RunContext, segment: Segment, tools: bool, final: bool) ->
     return segment.mode == "grammar" and (tools or (final and bool(ctx.agent.tools)))
 
 
-def _read_response(
-    ctx: RunContext, step: Step, segment: Segment, response: ChatResponse, tools: bool, actions: bool
-) -> str:
-    """Fill the step from the answer; returns the answer text still to show (grammar mode)."""
+def _has_other(ctx: RunContext, tools: bool, failed: set[str], response: ChatResponse) -> bool:
+    """True when a model other than the one that answered is left to try for this step."""
+    last = response.attempts[-1] if response.attempts else None
+    answered = f"{last.provider}/{last.model}" if last else f"{response.provider}/{response.model}"
+    return any(seg.models is not None and any(m not in failed and m != answered for m in seg.models)
+               for seg in ctx.plan(tools))
+
+
+def _parse(ctx: RunContext, response: ChatResponse, tools: bool, actions: bool) -> tuple[str, list[ToolCall]]:
+    """The answer text and the tool calls a response holds (native, JSON action or written as text)."""
     names = ctx.agent.tool_names
     if actions:
-        text, calls = parse_action(response.text, names)
-    else:
-        parsed = extract_tool_calls(response.text, names)
-        text, calls = parsed.text, list(response.tool_calls)
-        if tools and not calls:
-            # Calls written as text even though tools went natively (or to a tool the agent lacks).
-            calls = parsed.calls + [ToolCall(id="", name=name) for name in parsed.unknown]
+        return parse_action(response.text, names)
+    parsed = extract_tool_calls(response.text, names)
+    calls = list(response.tool_calls)
+    if tools and not calls:
+        # Calls written as text even though tools went natively (or to a tool the agent lacks).
+        calls = parsed.calls + [ToolCall(id="", name=name) for name in parsed.unknown]
+    return parsed.text, calls
+
+
+def _cut_calls(response: ChatResponse, text: str, calls: list[ToolCall]) -> str | None:
+    """Why the response's tool calls must not run (None when they may): the output limit ended the
+    answer, or a call's arguments were left unfinished. An answer the limit cut before it said
+    anything at all is re-run too: there is nothing in it to keep."""
+    if not calls:
+        if response.finish_reason == "length" and not text.strip():
+            return "answer cut by the output limit before any text or tool call"
+        return None
+    if response.finish_reason == "length":
+        return f"tool call cut by the output limit (finish_reason {response.raw_finish_reason or 'length'})"
+    if any(c.incomplete for c in calls):
+        return "tool call arguments left unfinished"
+    return None
+
+
+def _fill(ctx: RunContext, step: Step, response: ChatResponse, text: str, calls: list[ToolCall], tools: bool) -> str:
+    """Fill the step from the answer; returns the answer text still to show (grammar mode)."""
     step.model = f"{response.provider}/{response.model}" if response.provider else response.model
     step.text = text
     step.reasoning = response.reasoning

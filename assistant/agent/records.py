@@ -15,7 +15,8 @@ __all__ = ["ToolMode", "StopReason", "ToolOutcome", "ToolResult", "Step", "RunRe
 # How tools reach the model on a step: the provider's own tool calling, the <tool_call> text
 # protocol in the system prompt, or JSON actions under a grammar (llama.cpp).
 ToolMode = Literal["native", "prompt", "grammar"]
-StopReason = Literal["final", "max_steps"]
+# "length": the final answer was cut by the output limit (never reported as "final").
+StopReason = Literal["final", "max_steps", "length"]
 ToolOutcome = Literal["ok", "error", "invalid_arguments", "unknown_tool", "timeout", "repeated"]
 AgentEventType = Literal[
     "step_start", "text", "reasoning", "status", "tool_call", "tool_result", "step_discarded", "step_end", "done"
@@ -39,7 +40,8 @@ class ToolResult(_Record):
 
 class Step(_Record):
     """One model call and the tool calls it asked for. Corrections of invalid calls keep the step's
-    ``number`` and count up ``correction``; ``reruns`` counts streams that broke off and were re-run."""
+    ``number`` and count up ``correction``; ``reruns`` counts answers discarded and re-run (a stream that
+    broke off, a tool call cut by the output limit; ``discarded`` says why for the latter)."""
 
     number: int
     correction: int = 0
@@ -54,6 +56,8 @@ class Step(_Record):
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
     reruns: int = 0
+    # Why each discarded answer of this step was not used (a tool call cut off, and by whom).
+    discarded: list[str] = Field(default_factory=list)
     started_at: float = 0.0
     llm_s: float = 0.0
     tools_s: float = 0.0

@@ -163,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.json and renderer.result is not None:
         print(renderer.result.model_dump_json(indent=2))
+    elif renderer.result is not None and renderer.result.stop_reason == "length":
+        print("note: the answer was cut off by the model's output limit; it is incomplete", file=sys.stderr)
     return 0
 
 

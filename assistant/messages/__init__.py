@@ -25,6 +25,7 @@ __all__ = [
     "Role",
     "FinishReason",
     "ToolCall",
+    "INCOMPLETE_ARGUMENTS",
     "ToolSpec",
     "Message",
     "Usage",
@@ -52,6 +53,10 @@ class _Record(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=False, validate_assignment=False)
 
 
+# The key under which a client keeps tool-call arguments that ended with a structure still open.
+INCOMPLETE_ARGUMENTS = "_incomplete_arguments"
+
+
 class ToolCall(_Record):
     """A tool call the model asked for; ``arguments`` is always a parsed dict."""
 
@@ -60,6 +65,12 @@ class ToolCall(_Record):
     arguments: dict[str, Any] = Field(default_factory=dict)
     # Provider-opaque state that must travel back with this call (Gemini thoughtSignature).
     signature: str | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        """The arguments were cut off before the model finished them (``INCOMPLETE_ARGUMENTS`` holds
+        the raw text): such a call must never run."""
+        return INCOMPLETE_ARGUMENTS in self.arguments
 
 
 class ToolSpec(_Record):

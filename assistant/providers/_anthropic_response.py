@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import LLMError, TransientError, classify_error
+from ..errors import LLMError, StreamInterruptedError, classify_error
 from ..messages import ChatResponse, FinishReason, StreamEvent, ToolCall, Usage
 from ._anthropic_request import SCHEMA_TOOL
 from .base import ResponseBuilder, parse_arguments
@@ -222,7 +222,8 @@ class AnthropicAssembler:
 
     def broken_off(self) -> LLMError:
         """The error for a stream that ended without ``message_stop`` or a stop reason."""
-        err = TransientError("stream ended before message_stop", provider=self.provider, model=self.builder.model)
+        err = StreamInterruptedError("stream ended before message_stop", provider=self.provider,
+                                     model=self.builder.model, code="stream_incomplete")
         return self.fail(err)
 
 

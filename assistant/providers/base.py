@@ -13,8 +13,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from ..errors import LLMError
-from ..messages import ChatRequest, ChatResponse, FinishReason, ModelInfo, StreamEvent, ToolCall, Usage
+from ..errors import LLMError, StreamInterruptedError
+from ..messages import (
+    INCOMPLETE_ARGUMENTS,
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ModelInfo,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "LLMClient",
@@ -22,6 +31,7 @@ __all__ = [
     "ThinkSplitter",
     "normalize_finish",
     "parse_arguments",
+    "left_open",
 ]
 
 
@@ -55,7 +65,10 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 def parse_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Tool-call arguments as a dict: "" means {}, a JSON string is parsed, fences and trailing commas
-    are forgiven. Anything else lands under ``_raw_arguments`` so the agent can send it back."""
+    are forgiven. Text that ends with an object, array or string still open was cut off (an output
+    limit, a broken stream): it lands under ``INCOMPLETE_ARGUMENTS`` and is never repaired, so no tool
+    runs on values the model did not finish. Anything else lands under ``_raw_arguments`` so the
+    agent can send it back."""
     if raw is None:
         return {}
     if isinstance(raw, Mapping):
@@ -76,7 +89,31 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
         break
+    if left_open(_unfence(text)):
+        return {INCOMPLETE_ARGUMENTS: raw}
     return {"_raw_arguments": raw}
+
+
+def left_open(text: str) -> bool:
+    """True when ``text`` ends inside a string or with a ``{``/``[`` not closed (string-aware)."""
+    depth = 0
+    quote = ""
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch == '"' or ch == "'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return bool(quote) or depth > 0
 
 
 def _unfence(text: str) -> str:
@@ -218,6 +255,19 @@ class ResponseBuilder:
 
     def done(self, table: Mapping[str, FinishReason]) -> StreamEvent:
         return StreamEvent.make("done", response=self.response(table))
+
+    @property
+    def started(self) -> bool:
+        return bool(self.text_parts or self.reasoning_parts or self.tool_calls)
+
+    def broken_off(self, missing: str, table: Mapping[str, FinishReason]) -> StreamInterruptedError:
+        """The error for a body that ended cleanly before the wire said the answer was complete
+        (``missing`` names the marker that never came). Transient: a retry usually gets it whole."""
+        err = StreamInterruptedError(f"stream ended before {missing}", provider=self.provider, model=self.model,
+                                     code="stream_incomplete")
+        if self.started:
+            self.fail(err, table)
+        return err
 
     def fail(self, err: LLMError, table: Mapping[str, FinishReason]) -> LLMError:
         """Attach what arrived before an in-stream error to the error, and return it for ``raise``."""

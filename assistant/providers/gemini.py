@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import LLMError, classify_error
+from ..errors import LLMError, TransientError, classify_error
 from ..messages import (
     ChatRequest,
     ChatResponse,
@@ -239,6 +239,7 @@ class _Reader:
     def __init__(self, provider: str, model: str) -> None:
         self.builder = ResponseBuilder(provider, model, split_think=False)
         self.blocked = False
+        self.finished = False
         self._text_signature: str | None = None
         self._call_ids: list[str] = []
 
@@ -256,6 +257,7 @@ class _Reader:
         block = (chunk.get("promptFeedback") or {}).get("blockReason")
         if block:
             self.blocked = True
+            self.finished = True
             builder.raw_finish = block
         events: list[StreamEvent] = []
         candidates = chunk.get("candidates") or []
@@ -265,6 +267,7 @@ class _Reader:
         for part in (candidate.get("content") or {}).get("parts") or []:
             events.extend(self._part(part))
         if candidate.get("finishReason"):
+            self.finished = True
             builder.raw_finish = candidate["finishReason"]
         return events
 
@@ -321,7 +324,13 @@ class GeminiClient(SpecClient):
         path = f"/v1beta/{_model_path(request.model)}:generateContent"
         data = await self.post_json(path, build_body(request, self.provider), model=request.model)
         reader = _Reader(self.provider, request.model)
+        if not isinstance(data, dict):
+            raise TransientError("Gemini answered HTTP 200 with something other than a JSON object",
+                                 provider=self.provider, model=request.model)
         reader.feed(data)
+        if not reader.finished:
+            raise TransientError("Gemini answered HTTP 200 without a candidate that has a finishReason",
+                                 provider=self.provider, model=request.model, code="no_choices")
         return reader.response()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -340,11 +349,18 @@ class GeminiClient(SpecClient):
                     # Without alt=sse (or from a proxy that drops it) the answer is "[{...}\n,\r\n{...}]".
                     chunks = iter_json_array(response)
                 async for chunk in chunks:
+                    if not isinstance(chunk, dict):
+                        raise TransientError("Gemini streamed an element that is not a JSON object",
+                                             provider=self.provider, model=request.model)
                     for event in reader.feed(chunk):
                         yield event
         except LLMError as err:
             raise reader.builder.fail(err, FINISH_REASONS) from None
         builder = reader.builder
+        if not reader.finished:
+            # The last chunk of a whole answer has a candidate with finishReason (or the prompt's
+            # blockReason); without it the body ended mid-answer.
+            raise builder.broken_off("a finishReason", FINISH_REASONS)
         if builder.usage is not None:
             yield builder.set_usage(builder.usage)
         yield StreamEvent.model_construct(

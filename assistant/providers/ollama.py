@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import LLMError, classify_error
+from ..errors import LLMError, TransientError, classify_error
 from ..messages import (
     ChatRequest,
     ChatResponse,
@@ -146,7 +146,13 @@ class OllamaClient(SpecClient):
         """
         data = await self.post_json("/api/chat", build_body(request, stream=False), model=request.model)
         builder = ResponseBuilder(self.provider, request.model)
+        if not isinstance(data, dict):
+            raise TransientError("Ollama answered HTTP 200 with something other than a JSON object",
+                                 provider=self.provider, model=request.model)
         _feed(builder, data)
+        if not data.get("done"):
+            raise TransientError("Ollama answered without done: true (an unfinished answer)",
+                                 provider=self.provider, model=request.model, code="stream_incomplete")
         builder.flush()
         return builder.response(FINISH_REASONS)
 
@@ -157,13 +163,21 @@ class OllamaClient(SpecClient):
         """
         builder = ResponseBuilder(self.provider, request.model)
         body = build_body(request, stream=True)
+        done = False
         try:
             async with self.request("POST", "/api/chat", json=body, model=request.model) as response:
                 async for chunk in iter_ndjson(response):
+                    if not isinstance(chunk, dict):
+                        raise TransientError("Ollama streamed a line that is not a JSON object",
+                                             provider=self.provider, model=request.model)
                     for event in _feed(builder, chunk):
                         yield event
+                    done = done or bool(chunk.get("done"))
         except LLMError as err:
             raise builder.fail(err, FINISH_REASONS) from None
+        if not done:
+            # The last line of a whole answer says done: true; without it the answer was cut.
+            raise builder.broken_off("a line with done: true", FINISH_REASONS)
         for event in builder.flush():
             yield event
         if builder.usage is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import LLMError, classify_error
+from ..errors import LLMError, TransientError, classify_error
 from ..messages import (
     ChatRequest,
     ChatResponse,
@@ -83,6 +83,10 @@ class OpenAICompatClient(SpecClient):
                         raise builder.fail(self._stream_error(chunk, request.model), FINISH_REASONS)
                     for event in self._process_chunk(chunk, builder, calls):
                         yield event
+        if builder.raw_finish is None:
+            # Only a choice with a finish_reason says the answer is whole; a body that just ends
+            # (a proxy timing out, a server restarting) would otherwise pass a prefix off as the answer.
+            raise builder.broken_off("a finish_reason", FINISH_REASONS)
         for call in calls.finish():
             yield builder.add_tool_call(call)
         for event in builder.flush():
@@ -169,15 +173,18 @@ class OpenAICompatClient(SpecClient):
 
     def _process_response(self, data: Any, model: str) -> ChatResponse:
         if not isinstance(data, dict):
-            raise classify_error(self.provider, 502, orjson.dumps(data))
+            raise TransientError("provider answered HTTP 200 with something other than a JSON object",
+                                 provider=self.provider, model=model, body=orjson.dumps(data).decode()[:500])
         if data.get("error"):
             # OpenRouter and some gateways answer HTTP 200 with an error object.
             raise self._stream_error(data, model)
-        choices = data.get("choices") or []
+        choices = data.get("choices")
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+            # HTTP 200 without an answer in it (an overloaded gateway's placeholder): nothing to read.
+            raise TransientError("provider answered HTTP 200 without choices", provider=self.provider, model=model,
+                                 body=orjson.dumps(data).decode()[:500], code="no_choices")
         builder = ResponseBuilder(self.provider, data.get("model") or model)
         self._absorb_usage(data, builder)
-        if not choices:
-            return builder.response(FINISH_REASONS)
         choice = choices[0]
         message = choice.get("message") or {}
         for piece in _reasoning_of(message):

@@ -4,6 +4,9 @@ A call walks a chain of ``provider/model`` candidates (one id, an explicit list,
 free-model chain). A candidate that cannot help is skipped (``_candidates.screen``); one that fails
 goes through ``policies.decide``: retry with backoff, honour a rate-limit hint, rotate the key, cool
 the provider down, disable it, drop ``tool_choice``, describe the tools in the prompt, or move on.
+While another candidate can serve, a transient failure or a rate limit moves on at once; what could
+not answer now waits in the call's waiting room (``_waiting_room``) and is tried again in the order it
+becomes ready, so a call is never refused only because every candidate rests.
 Context limits (``_fitting``): a prompt too big for every window left is compacted (by
 ``context.Compactor(router)`` unless told otherwise) and sent to the biggest; Ollama runs with an
 explicit ``num_ctx`` and a silently cut prompt counts as an overflow; a plain answer cut by the model's
@@ -39,14 +42,15 @@ from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from ._media import MediaHelper
 from ._roles import expand_model, overflow_model, policy_from_config
-from .health import HealthStore, key_hash
-from .policies import Action, RouterPolicy, Situation, decide
+from .health import HealthStore, circuit_key, key_hash
+from .policies import Action, RetryState, RouterPolicy, Situation, decide
 from .ratelimit import RateLimiter, limit_rules
 from .shared import open_state
 
 __all__ = ["Router", "CompactFn"]
 
 _COUNTED = frozenset({"transient", "rate_limit"})
+EMPTY = "empty_completion"
 
 
 class Router:
@@ -86,6 +90,7 @@ class Router:
         self._prompt_tools: set[str] = set()
         self._prices: Any = None
         self.media = MediaHelper(self._facts, self.registry)
+        self._circuits: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -203,6 +208,10 @@ class Router:
                     yield event
                 if call.response is not None:
                     return
+            async for event in self._waiting_room(call):
+                yield event
+            if call.response is not None:
+                return
             if overflow and (call.state.too_small or call.state.overflowed):
                 # The overflow role (a big-window model) before any history is compacted; the user named
                 # it for this, so an unknown window does not screen it out.
@@ -222,8 +231,62 @@ class Router:
             candidates = [best]
         raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
 
-    async def _candidate(self, cand: Candidate, call: Call, rest: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
+    async def _waiting_room(self, call: Call) -> AsyncIterator[StreamEvent]:
+        """Candidates that could not answer now, tried in the order they become ready: one left
+        after a transient failure once its backoff has passed (time spent on the others counts), one
+        resting after a rate limit once its short cooldown ends; an open circuit only when nothing
+        else is left, the one that opened earliest first. A call is never refused just because
+        every candidate rests."""
+        while True:
+            waiting = self._waiting(call)
+            if not waiting:
+                return
+            (rank, ready), cand, resting = waiting[0]
+            if resting:
+                call.resting = [c for c in call.resting if c.model_id != cand.model_id]
+            else:
+                call.later = [c for c in call.later if c.model_id != cand.model_id]
+            wait = ready - self.policy.clock() if rank == 0 else 0.0
+            if wait > 0:
+                if call.streaming:
+                    yield status_event(f"{cand.model_id}: no other model can serve now; trying it in {wait:.1f}s")
+                await self.policy.sleep(wait)
+            async for event in self._candidate(cand, call, (), last_resort=resting):
+                yield event
+            if call.response is not None:
+                return
+
+    def _can_serve(self, rest: Sequence[Candidate], call: Call) -> bool:
+        """Another candidate can answer now, or soon: one still ahead that only rests (its rest is
+        weighed when it is reached), or one in the waiting room."""
+        return any(self._screen(c, call.state, probe=False, resting=False) is None for c in rest) or bool(self._waiting(call))
+
+    def _waiting(self, call: Call) -> list[tuple[tuple[int, float], Candidate, bool]]:
+        """``((rank, ready time or opened_at), candidate, resting)`` in the order to try them."""
+        policy, now = self.policy, self.policy.clock()
+        out = [((0, call.tries[c.model_id].ready_at), c, False) for c in call.later]
+        queued = {c.model_id for c in call.later}
+        for cand in {c.model_id: c for c in call.resting}.values():
+            tries = call.tries.get(cand.model_id)
+            if cand.model_id in queued or (tries is not None and (
+                    policy.retry(RetryState(tries=tries.tries)) or policy.rate_retry(RetryState(tries=tries.rate_tries)))):
+                continue
+            until = max((c.until for key in (cand.provider, cand.model_id) if (c := self.health.cooldown(key, now))),
+                        default=now)
+            if until - now > policy.hint_cap_s:
+                continue  # a long rest is slept out by nobody: the provider said so
+            circuit = self._circuit(cand.provider)
+            if until <= now and self.health.breaker_state(circuit, now) == "open":
+                out.append(((1, self.health.opened_at(circuit) or 0.0), cand, True))
+            else:
+                out.append(((0, until), cand, True))
+        return sorted(out, key=lambda row: row[0])
+
+    async def _candidate(
+        self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
+    ) -> AsyncIterator[StreamEvent]:
         policy, state = self.policy, call.state
+        circuit = self._circuit(cand.provider)
         if self.health.doc.providers:
             await self._forget_stale_disable(cand.provider)
         ollama = None
@@ -238,10 +301,12 @@ class Router:
             ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
             if ollama.record and ollama.num_ctx:
                 await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx)
-        skipped = self._screen(cand, state, probe=True)
+        skipped = self._screen(cand, state, probe=True, resting=not last_resort)
         if skipped is not None:
             if skipped[0] == "context_overflow" and state.window(cand):
                 state.too_small.append(cand)
+            if self._screen(cand, state, probe=False, resting=False) is None:
+                call.resting.append(cand)
             note = hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
             if call.streaming:
                 yield note
@@ -249,15 +314,18 @@ class Router:
         settings = self.registry.settings(cand.provider)
         spec = settings.spec
         keys = self.registry.keys(cand.provider)
-        native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
-        tries = Tries(keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
-                       prompt_mode=bool(state.tools) and not native)
-        if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
-                and cand.supports_tools is not True):
-            # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
-            # entry the free-models list marks as tool-capable is not warned about.
-            yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
-                               "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
+        tries = call.tries.get(cand.model_id)
+        if tries is None:
+            native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
+            tries = call.tries[cand.model_id] = Tries(
+                keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
+                prompt_mode=bool(state.tools) and not native)
+            if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
+                    and cand.supports_tools is not True):
+                # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
+                # entry the free-models list marks as tool-capable is not warned about.
+                yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
+                                   "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
         rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
                             free_suffix=spec.free_suffix, credits=settings.credits)
         while True:
@@ -265,7 +333,7 @@ class Router:
             if rules:
                 wait = await self.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
                 if wait > policy.limit_wait_cap_s:
-                    self.health.release(cand.provider)
+                    self.health.release(circuit)
                     note = hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
                     if call.streaming:
                         yield note
@@ -293,6 +361,8 @@ class Router:
                     return
                 request = request.model_copy(update={"messages": stand_in})
             client = self.registry.client(cand.provider, tries.key)
+            # A success only closes a circuit when it was sent after the circuit opened.
+            sent = policy.clock()
             partial = Partial()
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
             held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
@@ -318,24 +388,28 @@ class Router:
                     if tries.prompt_mode:
                         response = _prompt_mode.parse_reply(response, state.tools)
                 if not partial.started and is_empty(response):
-                    raise TransientError("empty completion", provider=cand.provider, model=cand.model)
+                    # A content problem, not the endpoint failing: the breaker does not count it.
+                    raise TransientError("empty completion", provider=cand.provider, model=cand.model, code=EMPTY)
                 if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
                     raise cut
             except LLMError as err:
-                opened = await self._count(cand.provider, err)
+                opened = await self._count(circuit, err, sent)
                 if partial.started:
                     hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
-                action = self._decide(err, cand, tries, request, rest, state, opened)
+                action = self._decide(err, cand, tries, request, rest, call, opened, last_resort)
+                if action.kind == "cool_down" or (action.kind == "next" and action.detail.startswith("circuit open")):
+                    call.resting.append(cand)
                 wait = action.wait_s if action.kind == "retry" else 0.0
                 note = hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
                 if call.streaming:
                     yield note
-                if not await self._apply(action, err, cand, tries, state):
+                if not await self._apply(action, err, cand, tries, call):
                     return
             else:
                 for event in held or ():
                     yield event
+                await self.health.succeeded(circuit, sent, provider=cand.provider)
                 await self._answered(call, cand, tries, request, response, waited,
                                     lambda more: self._send_more(cand, client, request, rules, more))
                 if call.streaming:
@@ -347,7 +421,6 @@ class Router:
         send: Callable[[list[Message]], Awaitable[ChatResponse]],
     ) -> None:
         """Record the answer (continued first when the model's own output limit cut it mid-answer)."""
-        await self.health.succeeded(cand.provider)
         notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
         policy = self.policy
         # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
@@ -392,17 +465,33 @@ class Router:
     async def _send_more(
         self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
     ) -> ChatResponse:
-        """One more request to the model that just answered (a continuation), within its request limits."""
-        if rules:
-            wait = await self.limiter.reserve_async(rules, self.policy.clock(), self.policy.limit_wait_cap_s)
-            if wait > self.policy.limit_wait_cap_s:
-                raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
-            await self.policy.sleep(wait)
-        return await client.chat(request.model_copy(update={"messages": messages}))
+        """One more request to the model that just answered (a continuation), within its request limits,
+        retried like any request on a transient failure. An empty continuation is no ending: the
+        answer then stays marked as cut."""
+        policy = self.policy
+        tries = 0
+        while True:
+            if rules:
+                wait = await self.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
+                if wait > policy.limit_wait_cap_s:
+                    raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
+                await policy.sleep(wait)
+            try:
+                response = await client.chat(request.model_copy(update={"messages": messages}))
+                if is_empty(response):
+                    raise TransientError("empty continuation", provider=cand.provider, model=cand.model, code=EMPTY)
+                return response
+            except LLMError as err:
+                tries += 1
+                state = RetryState(tries=tries)
+                if err.kind not in _COUNTED or err.code == EMPTY or policy.retry(state):
+                    raise
+                await policy.sleep(err.retry_after if err.retry_after is not None and err.retry_after <= policy.hint_cap_s
+                                   else policy.backoff(state, policy.random))
 
     def _decide(
         self, err: LLMError, cand: Candidate, tries: Tries, request: ChatRequest, rest: Sequence[Candidate],
-        state: RunState, opened: bool,
+        call: Call, opened: bool, last_resort: bool = False,
     ) -> Action:
         now = self.policy.clock()
         tries.first_failure = now if tries.first_failure is None else tries.first_failure
@@ -410,20 +499,27 @@ class Router:
         tries.rate_tries += err.kind == "rate_limit"
         situation = Situation(
             tries=tries.tries, rate_tries=tries.rate_tries, elapsed_s=now - tries.first_failure,
-            keys_left=tries.fresh_keys, has_next=any(self._screen(c, state, probe=False) is None for c in rest),
+            keys_left=tries.fresh_keys,
+            has_next=self._can_serve(rest, call),
             tool_choice_sent=request.tool_choice is not None, tools_sent=bool(request.tools),
             prompt_mode=tries.prompt_mode, slow_unhinted=self.registry.spec(cand.provider).jitter[1] > 0,
-            local=self.registry.spec(cand.provider).local,
+            local=self.registry.spec(cand.provider).local, greedy=request.temperature == 0,
         )
         action = decide(err, situation, self.policy)
-        if action.kind == "retry" and (opened or self.health.breaker_state(cand.provider, now) == "open"):
+        if action.kind in ("retry", "later") and not last_resort and situation.has_next and (
+                opened or self.health.breaker_state(self._circuit(cand.provider), now) == "open"):
             return Action("next", detail="circuit opened" if opened else "circuit open")
         return action
 
-    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: Tries, state: RunState) -> bool:
+    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: Tries, call: Call) -> bool:
         """Carry out ``action``; True to send to this candidate again, False to leave it."""
+        state = call.state
         if action.kind == "retry":
             await self.policy.sleep(action.wait_s)
+        elif action.kind == "later":
+            tries.ready_at = self.policy.clock() + action.wait_s
+            call.later.append(cand)
+            return False
         elif action.kind == "drop_tool_choice":
             tries.drop_choice = True
         elif action.kind == "prompt_tools" and _prompt_mode.available():
@@ -439,19 +535,33 @@ class Router:
 
     # --- pieces -----------------------------------------------------------------------------------
 
-    def _screen(self, cand: Candidate, state: RunState, *, probe: bool) -> tuple[str, str] | None:
+    def _screen(self, cand: Candidate, state: RunState, *, probe: bool, resting: bool = True) -> tuple[str, str] | None:
         return screen(cand, state, registry=self.registry, health=self.health,
-                      allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe)
+                      allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe,
+                      circuit=self._circuit(cand.provider), resting=resting)
+
+    def _circuit(self, provider: str) -> str:
+        """The breaker key of ``provider``'s endpoint: two servers behind one name are two circuits."""
+        found = self._circuits.get(provider)
+        if found is None:
+            settings = self.registry.settings(provider)
+            try:
+                url: str | None = settings.spec.resolve_base_url(settings.base_url)
+            except UsageError:
+                url = None
+            found = self._circuits[provider] = circuit_key(provider, url)
+        return found
 
     def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
         events = client.stream(request)
         return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events
 
-    async def _count(self, provider: str, err: LLMError) -> bool:
-        """Feed the breaker: only transient and rate-limit failures count. True when it opened."""
-        if err.kind in _COUNTED and not getattr(err, "never_passes", False):
-            return await self.health.failed(provider)
-        self.health.release(provider)
+    async def _count(self, circuit: str, err: LLMError, sent: float) -> bool:
+        """Feed the breaker: only transient and rate-limit failures of the endpoint count (not an
+        empty answer, which is the model's content). True when it opened."""
+        if err.kind in _COUNTED and not getattr(err, "never_passes", False) and err.code != EMPTY:
+            return await self.health.failed(circuit, sent)
+        self.health.release(circuit, sent)
         return False
 
     async def _give_up(self, action: Action, err: LLMError, cand: Candidate, state: RunState) -> None:

@@ -34,6 +34,12 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     response: ChatResponse | None = None
     trace: Any = None  # the call's telemetry span: each hop becomes a span below it
+    # Candidates left only because they rest (a cooldown, an open circuit): the call's last resort.
+    resting: list[Candidate] = field(default_factory=list)
+    # Candidates left after a transient failure while others could serve: retried after them.
+    later: list[Candidate] = field(default_factory=list)
+    # How each candidate is being tried, kept across the rounds of the call.
+    tries: dict[str, Tries] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)
@@ -50,6 +56,8 @@ class Tries:
     tries: int = 0
     rate_tries: int = 0
     first_failure: float | None = None
+    # When a candidate left for later may be sent to again (its backoff after a transient failure).
+    ready_at: float = 0.0
     fresh_keys: int = field(init=False)
 
     def __post_init__(self) -> None:

@@ -166,10 +166,13 @@ def screen(
     allow_prompt_tools: bool,
     now: float,
     probe: bool = True,
+    circuit: str | None = None,
+    resting: bool = True,
 ) -> tuple[str, str] | None:
     """Why ``cand`` is passed over now, as ``(error kind, detail)``; None when it may be tried.
-    Checked last, the circuit breaker reserves the half-open probe for this caller (``probe``;
-    without it a half-open circuit just counts as usable)."""
+    Checked last, the circuit breaker (``circuit``, its key; the provider by default) reserves the
+    half-open probe for this caller (``probe``; without it a half-open circuit just counts as
+    usable). ``resting=False`` ignores cooldowns and open circuits (the last resort of a call)."""
     if not registry.configured(cand.provider):
         return "auth", f"no API key for {cand.provider}"
     if registry.settings(cand.provider).disabled:
@@ -177,7 +180,7 @@ def screen(
     entry = health.doc.providers.get(cand.provider)
     if entry is not None and entry.disabled is not None:
         return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
-    if health.doc.cooldowns:
+    if resting and health.doc.cooldowns:
         for key in (cand.provider, cand.model_id):
             cooling = health.cooldown(key, now)
             if cooling is not None:
@@ -187,7 +190,8 @@ def screen(
     reason = _window_reason(cand, state)
     if reason is not None:
         return "context_overflow", reason
-    if not health.admit(cand.provider, now) if probe else health.breaker_state(cand.provider, now) == "open":
+    key = circuit or cand.provider
+    if resting and (not health.admit(key, now) if probe else health.breaker_state(key, now) == "open"):
         return "transient", f"{cand.provider} circuit open after repeated failures"
     return None
 

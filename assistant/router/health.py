@@ -4,9 +4,15 @@ One small JSON file under the state dir. Every change is an operation applied to
 once and, under a file lock, to a fresh read of the file (so two processes never overwrite each
 other's news), then written atomically (temp file, fsync, ``os.replace``). Reads come from memory; the
 file is re-read only when its identity changed, checked at most once a second. Rare, important changes
-(disable, cooldown, breaker open) are written before the call returns; breaker failure counts and
+(disable, cooldown, breaker open) are written before the call returns; breaker call counts and
 request timestamps are written behind, within ``flush_delay`` seconds. Keys are never stored: an
 auto-disable keeps a short hash so a changed key re-enables the provider.
+
+Circuits are keyed by provider and base URL (``circuit_key``): two llama.cpp servers behind one
+provider name are two circuits. The file is a shared cache, never a reason to fail a call: a lock
+another process holds is waited on for ``LOCK_WAIT_S`` at most, and when the file cannot be locked,
+read or written (disk full, read-only directory) this process keeps its state in memory, warns once
+and tries the file again after ``FILE_RETRY_S``.
 
     health = HealthStore()
     health.disabled()                # {"openai": Disabled(kind="billing", ...)}
@@ -20,6 +26,7 @@ import atexit
 import bisect
 import contextlib
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -28,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
+from filelock import Timeout as LockTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..files.blocking import run_blocking
@@ -35,12 +43,24 @@ from ..files.paths import state_dir
 from ..files.store import Migration, file_lock, write_json_atomic
 from .policies import Breaker, BreakerState
 
-__all__ = ["HealthStore", "HealthDoc", "ProviderHealth", "Disabled", "Cooldown", "key_hash", "HEALTH_FILE"]
+__all__ = [
+    "HealthStore", "HealthDoc", "ProviderHealth", "Circuit", "Disabled", "Cooldown", "key_hash", "circuit_key",
+    "HEALTH_FILE", "LOCK_WAIT_S", "FILE_RETRY_S",
+]
 
 HEALTH_FILE = "health.json"
 _VERSION = 1
 _DAY = 86400.0
-_KEEP_FAILURES = 64
+# The call path never waits longer for another process's lock than this; a write that misses it
+# stays pending for the next flush (or, past that, in memory: see FILE_RETRY_S).
+LOCK_WAIT_S = 0.05
+FILE_RETRY_S = 60.0
+# The sync edges (CLI exit, interpreter exit) are not on a call path: they may wait this long.
+EDGE_LOCK_WAIT_S = 2.0
+# A cooldown shorter than this matters to the calls of this process; it is written behind.
+_SHORT_REST_S = 5.0
+
+_log = logging.getLogger("assistant.health")
 
 
 class _Record(BaseModel):
@@ -65,18 +85,28 @@ class Cooldown(_Record):
 
 class ProviderHealth(_Record):
     disabled: Disabled | None = None
-    failures: list[float] = Field(default_factory=list)
+
+    def empty(self) -> bool:
+        return self.disabled is None
+
+
+class Circuit(_Record):
+    """One endpoint's breaker: call counts per time bucket ``[start, calls, failed]`` and when it opened."""
+
+    buckets: list[list[float]] = Field(default_factory=list)
     opened_at: float | None = None
 
     def empty(self) -> bool:
-        return self.disabled is None and not self.failures and self.opened_at is None
+        return not self.buckets and self.opened_at is None
 
 
 class HealthDoc(_Record):
-    """The file's content. ``windows`` maps a rate-limit key to request times (sorted)."""
+    """The file's content. ``windows`` maps a rate-limit key to request times (sorted); ``circuits``
+    maps a ``circuit_key`` to its breaker."""
 
     version: int = _VERSION
     providers: dict[str, ProviderHealth] = Field(default_factory=dict)
+    circuits: dict[str, Circuit] = Field(default_factory=dict)
     cooldowns: dict[str, Cooldown] = Field(default_factory=dict)
     windows: dict[str, list[float]] = Field(default_factory=dict)
 
@@ -92,6 +122,30 @@ def key_hash(keys: Sequence[str]) -> str:
     if not keys:
         return ""
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:12]
+
+
+def circuit_key(provider: str, base_url: str | None) -> str:
+    """The breaker key of one endpoint: ``"llama http://10.0.0.5:8080"`` (the provider alone without a URL)."""
+    return f"{provider} {base_url}" if base_url else provider
+
+
+def _circuit(doc: HealthDoc, key: str) -> Circuit:
+    entry = doc.circuits.get(key)
+    if entry is None:
+        entry = doc.circuits[key] = Circuit()
+    return entry
+
+
+def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float) -> None:
+    buckets = [b for b in circuit.buckets if b[0] > keep_after]
+    for b in buckets:
+        if b[0] == bucket:
+            b[1] += 1
+            b[2] += failed
+            break
+    else:
+        buckets.append([bucket, 1, 1 if failed else 0])
+    circuit.buckets = buckets
 
 
 def _provider(doc: HealthDoc, name: str) -> ProviderHealth:
@@ -130,7 +184,11 @@ class HealthStore:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._probing: dict[str, float] = {}
+        self._probing: dict[str, list[float]] = {}
+        # monotonic time until which the file is left alone after trouble (None: use the file)
+        self._file_off_until: float | None = None
+        self._lock_wait = LOCK_WAIT_S
+        self._warned = False
         _live_stores.add(self)
 
     def __repr__(self) -> str:
@@ -159,23 +217,30 @@ class HealthStore:
             return None
         return entry
 
-    def breaker_state(self, provider: str, now: float | None = None) -> BreakerState:
-        entry = self.doc.providers.get(provider)
+    def breaker_state(self, key: str, now: float | None = None) -> BreakerState:
+        """State of the circuit ``key`` (a ``circuit_key``, or a provider name used as one)."""
+        entry = self.doc.circuits.get(key)
         opened = entry.opened_at if entry is not None else None
         return self.breaker.state(opened, self.clock() if now is None else now)
 
-    def admit(self, provider: str, now: float | None = None) -> bool:
-        """May a request go to ``provider``? Closed: yes; open: no; half-open: one probe at a time."""
+    def opened_at(self, key: str) -> float | None:
+        entry = self.doc.circuits.get(key)
+        return entry.opened_at if entry is not None else None
+
+    def admit(self, key: str, now: float | None = None) -> bool:
+        """May a request go to circuit ``key``? Closed: yes; open: no; half-open: ``breaker.probes``
+        at a time (a probe that never reports back frees its slot after ``reset_s``)."""
         now = self.clock() if now is None else now
-        state = self.breaker_state(provider, now)
+        state = self.breaker_state(key, now)
         if state == "closed":
             return True
         if state == "open":
             return False
-        started = self._probing.get(provider)
-        if started is not None and now - started < self.breaker.reset_s:
+        started = [t for t in self._probing.get(key, []) if now - t < self.breaker.reset_s]
+        if len(started) >= self.breaker.probes:
+            self._probing[key] = started
             return False
-        self._probing[provider] = now
+        self._probing[key] = [*started, now]
         return True
 
     def window(self, key: str) -> list[float]:
@@ -185,18 +250,20 @@ class HealthStore:
     # --- changes ------------------------------------------------------------------------------
 
     async def enable(self, provider: str) -> None:
-        """Clear an auto-disable (and the breaker) of ``provider``.
+        """Clear an auto-disable (and the breakers) of ``provider``.
 
             await router.health.enable("openai")
         """
-        self._probing.pop(provider, None)
+        mine = [k for k in self.doc.circuits if k == provider or k.startswith(provider + " ")]
+        for key in mine:
+            self._probing.pop(key, None)
 
         def op(doc: HealthDoc) -> None:
             entry = doc.providers.get(provider)
             if entry is not None:
                 entry.disabled = None
-                entry.failures = []
-                entry.opened_at = None
+            for key in mine:
+                doc.circuits.pop(key, None)
 
         self._change(op)
         await self.flush()
@@ -221,45 +288,74 @@ class HealthStore:
                 doc.cooldowns[key] = Cooldown(until=until, detail=detail[:300])
 
         self._change(op)
-        await self.flush()
+        if seconds >= _SHORT_REST_S:
+            await self.flush()
 
-    async def failed(self, provider: str) -> bool:
-        """Count a transient or rate-limit failure; True when this opened the circuit."""
+    async def failed(self, key: str, sent_at: float | None = None) -> bool:
+        """Count a failed call (transient or rate limit) on circuit ``key``; True when this opened it.
+        A failure of a call sent after the circuit opened (a probe) opens it again."""
         now = self.clock()
-        probing = self._probing.pop(provider, None) is not None
-        entry = self.doc.providers.get(provider)
-        recent = self.breaker.recent(entry.failures if entry else [], now) + [now]
-        opens = probing or (self.breaker_state(provider, now) == "closed" and self.breaker.trips(recent, now))
+        sent_at = now if sent_at is None else sent_at
+        self._end_probe(key, sent_at)
+        entry = self.doc.circuits.get(key)
+        opened_at = entry.opened_at if entry is not None else None
+        keep_after = now - self.breaker.window_s
+        bucket = self.breaker.bucket(now)
+        if opened_at is None:
+            buckets = [*(entry.buckets if entry else []), [bucket, 1, 1]]
+            opens = self.breaker.trips(buckets, now)
+        else:
+            opens = sent_at >= opened_at
 
         def op(doc: HealthDoc) -> None:
-            target = _provider(doc, provider)
-            target.failures = [*target.failures, now][-_KEEP_FAILURES:]
+            target = _circuit(doc, key)
+            _count(target, bucket, True, keep_after)
             if opens:
                 target.opened_at = now
 
         self._change(op)
         if opens:
             await self.flush()
-        return opens
+        return opens and opened_at is None
 
-    async def succeeded(self, provider: str) -> None:
-        """A provider answered: close its circuit (forgetting its failures) and clear an auto-disable.
-        Free when the circuit was closed and nothing was disabled."""
-        self._probing.pop(provider, None)
-        entry = self.doc.providers.get(provider)
-        if entry is None or (entry.disabled is None and entry.opened_at is None):
-            # Failures inside the window keep counting: "5 in 60 s", not "5 in a row".
-            return
+    async def succeeded(self, key: str, sent_at: float | None = None, *, provider: str | None = None) -> None:
+        """Count a call that answered. A call sent after the circuit opened (a probe) closes it and
+        starts a fresh window; one sent before leaves it open. Clears ``provider``'s auto-disable."""
+        now = self.clock()
+        sent_at = now if sent_at is None else sent_at
+        self._end_probe(key, sent_at)
+        entry = self.doc.circuits.get(key)
+        closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
+        disabled = provider is not None and (p := self.doc.providers.get(provider)) is not None and p.disabled is not None
+        keep_after = now - self.breaker.window_s
+        bucket = self.breaker.bucket(now)
 
         def op(doc: HealthDoc) -> None:
-            doc.providers.pop(provider, None)
+            target = _circuit(doc, key)
+            if closes:
+                target.opened_at = None
+                target.buckets = []
+            _count(target, bucket, False, keep_after)
+            if disabled:
+                doc.providers.pop(provider, None)  # type: ignore[arg-type]
 
         self._change(op)
-        await self.flush()
+        if closes or disabled:
+            await self.flush()
 
-    def release(self, provider: str) -> None:
-        """A half-open probe ended without a verdict (a failure that does not count)."""
-        self._probing.pop(provider, None)
+    def release(self, key: str, sent_at: float | None = None) -> None:
+        """A call on circuit ``key`` ended without a verdict (a failure that does not count)."""
+        self._end_probe(key, self.clock() if sent_at is None else sent_at)
+
+    def _end_probe(self, key: str, sent_at: float) -> None:
+        started = self._probing.get(key)
+        if not started:
+            return
+        left = [t for t in started if t != sent_at] if sent_at in started else started[1:]
+        if left:
+            self._probing[key] = left
+        else:
+            self._probing.pop(key, None)
 
     def note_request(self, key: str, at: float, keep_s: float = _DAY) -> None:
         """Record one request (or a reserved slot) under a rate-limit key, forgetting times older
@@ -328,8 +424,14 @@ class HealthStore:
         task.add_done_callback(self._tasks.discard)
 
     def flush_sync(self) -> None:
-        """Blocking flush for the sync edges (CLI, interpreter exit)."""
-        result = self._flush_sync()
+        """Blocking flush for the sync edges (CLI, interpreter exit): off the call path, so it tries the
+        file even after trouble and waits longer for another process's lock."""
+        self._file_off_until = None
+        self._lock_wait = EDGE_LOCK_WAIT_S
+        try:
+            result = self._flush_sync()
+        finally:
+            self._lock_wait = LOCK_WAIT_S
         if result is not None:
             self._install(*result)
 
@@ -347,11 +449,29 @@ class HealthStore:
     def _identity_now(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
+    def _file_usable(self) -> bool:
+        if self._file_off_until is None:
+            return True
+        if time.monotonic() < self._file_off_until:
+            return False
+        self._file_off_until = None
+        return True
+
+    def _file_trouble(self, exc: BaseException) -> None:
+        """Lock held elsewhere, disk full, read-only: keep going in memory, tell the user once."""
+        self._file_off_until = time.monotonic() + FILE_RETRY_S
+        if not self._warned:
+            self._warned = True
+            _log.warning("health state file %s unusable (%s: %s); keeping provider health in memory for this "
+                         "process and retrying the file every %.0fs", self.path, type(exc).__name__, exc, FILE_RETRY_S)
+
     def _refresh_sync(self, force: bool = False) -> tuple[HealthDoc, tuple[int, int] | None, int] | None:
+        if not self._file_usable():
+            return (HealthDoc(), None, self._written_seq) if force and self._doc is None else None
         with self._write_lock:
             identity = self._identity_now()
             if not force and self._doc is not None and identity == self._identity:
@@ -359,19 +479,26 @@ class HealthStore:
             return self._load_file(), identity, self._written_seq
 
     def _flush_sync(self) -> tuple[HealthDoc, tuple[int, int] | None, int] | None:
+        if not self._file_usable():
+            return None
         with self._write_lock:
             with self._ops_lock:
                 ops = [(s, op) for s, op in self._unsaved if s > self._written_seq]
             if not ops:
                 return None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with file_lock(self.path):
-                doc = self._load_file()
-                for _, op in ops:
-                    op(doc)
-                _prune(doc, self.clock())
-                write_json_atomic(self.path, doc.model_dump(mode="json"))
-                identity = self._identity_now()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with file_lock(self.path, timeout=self._lock_wait):
+                    doc = self._load_file()
+                    for _, op in ops:
+                        op(doc)
+                    _prune(doc, self.clock())
+                    write_json_atomic(self.path, doc.model_dump(mode="json"))
+                    identity = self._identity_now()
+            except (LockTimeout, OSError) as exc:
+                # The changes stay in memory (and pending): the next flush after FILE_RETRY_S writes them.
+                self._file_trouble(exc)
+                return None
             self._written_seq = ops[-1][0]
             return doc, identity, self._written_seq
 
@@ -399,9 +526,13 @@ def _prune(doc: HealthDoc, now: float) -> None:
     doc.cooldowns = {k: v for k, v in doc.cooldowns.items() if v.until > now}
     doc.windows = {k: kept for k, v in doc.windows.items() if (kept := [t for t in v if t > now - _DAY])}
     for name, entry in list(doc.providers.items()):
-        entry.failures = [t for t in entry.failures if t > now - _DAY][-_KEEP_FAILURES:]
         if entry.empty():
             del doc.providers[name]
+    for key, circuit in list(doc.circuits.items()):
+        # Buckets older than a day are dead weight whatever the window; an open circuit stays.
+        circuit.buckets = [b for b in circuit.buckets if b[0] > now - _DAY]
+        if circuit.empty():
+            del doc.circuits[key]
 
 
 _live_stores: weakref.WeakSet[HealthStore] = weakref.WeakSet()

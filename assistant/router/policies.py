@@ -114,18 +114,45 @@ class WaitSchedule:
 
 @dataclass(frozen=True, slots=True)
 class Breaker:
-    """Per-provider circuit: open after ``threshold`` counted failures within ``window_s``; after
-    ``reset_s`` it is half-open and one probe decides."""
+    """Failure-rate circuit per provider endpoint, the way resilience4j's time-based window works:
+    it opens when at least ``min_calls`` calls ended inside the last ``window_s`` seconds and at least
+    ``failure_rate`` of them failed; after ``reset_s`` it is half-open and ``probes`` calls at a time
+    may test it (a success closes it, a failure opens it again).
 
-    threshold: int = 5
+    The numbers: LLM calls take seconds and one process makes few of them, so Hystrix's 20 calls in
+    10 s is stretched to 20 calls in 60 s. Twenty keeps chance from opening it: a provider failing
+    30% of calls at random has a 4.8% chance of 10+ failures in 20 calls and far less once the window
+    holds more, while a provider that is really down reaches 20 failed tries within about seven calls
+    (three tries each). 50% is resilience4j's default threshold. An open circuit only moves calls to
+    the next candidate (and is probed when nothing else is left), so 30 s open costs little.
+
+        Breaker().trips([(100.0, 20, 11)], now=130.0)  # True: 11 of 20 failed
+    """
+
+    failure_rate: float = 0.5
+    min_calls: int = 20
     window_s: float = 60.0
-    reset_s: float = 60.0
+    buckets: int = 6
+    reset_s: float = 30.0
+    probes: int = 1
 
-    def recent(self, failures: Sequence[float], now: float) -> list[float]:
-        return [t for t in failures if t > now - self.window_s]
+    @property
+    def bucket_s(self) -> float:
+        return self.window_s / self.buckets
 
-    def trips(self, failures: Sequence[float], now: float) -> bool:
-        return len(self.recent(failures, now)) >= self.threshold
+    def bucket(self, now: float) -> float:
+        """Start of the bucket a call ending at ``now`` is counted in."""
+        return now - now % self.bucket_s
+
+    def recent(self, buckets: Sequence[Sequence[float]], now: float) -> list[Sequence[float]]:
+        """Buckets ``(start, calls, failed)`` still inside the window."""
+        return [b for b in buckets if b[0] > now - self.window_s]
+
+    def trips(self, buckets: Sequence[Sequence[float]], now: float) -> bool:
+        recent = self.recent(buckets, now)
+        calls = sum(b[1] for b in recent)
+        failed = sum(b[2] for b in recent)
+        return calls >= self.min_calls and failed >= self.failure_rate * calls
 
     def state(self, opened_at: float | None, now: float) -> BreakerState:
         if opened_at is None:
@@ -133,12 +160,13 @@ class Breaker:
         return "half_open" if now >= opened_at + self.reset_s else "open"
 
 
-ActionKind = Literal["retry", "drop_tool_choice", "prompt_tools", "rotate_key", "cool_down", "disable", "bigger_window", "next"]
+ActionKind = Literal["retry", "later", "drop_tool_choice", "prompt_tools", "rotate_key", "cool_down", "disable", "bigger_window", "next"]
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What the router does after a failed attempt; ``wait_s`` is a sleep (retry) or a cooldown."""
+    """What the router does after a failed attempt; ``wait_s`` is a sleep (retry), a cooldown, or
+    (``later``: leave it for the rest of the chain, then retry) the earliest time to send again."""
 
     kind: ActionKind
     wait_s: float = 0.0
@@ -161,9 +189,14 @@ class RouterPolicy:
     # transient: two retries with full-jitter backoff, then the next candidate.
     retry: Stop = field(default_factory=lambda: stop_after_attempt(3))
     backoff: WaitExponentialJitter = field(default_factory=WaitExponentialJitter)
-    # rate limits on the same candidate: hints up to ``hint_cap_s`` are honoured this many times.
+    # rate limits when no other candidate can serve: hints up to ``hint_cap_s`` are slept out this
+    # many times. With another candidate the call moves on at once and the provider cools down for
+    # the hint (``unhinted_cooldown_s`` without one) so the next calls skip it.
     rate_retry: Stop = field(default_factory=lambda: stop_after_attempt(3))
     hint_cap_s: float = 60.0
+    # No hint: rest as long as a client backing off would wait before its first retry (the ceiling of
+    # ``backoff`` for one failure).
+    unhinted_cooldown_s: float = 0.5
     # 429s without a hint from providers that ask clients to spread requests (spec.jitter).
     unhinted_slow: WaitSchedule = field(default_factory=WaitSchedule)
     breaker: Breaker = field(default_factory=Breaker)
@@ -193,6 +226,8 @@ class Situation:
     prompt_mode: bool = False
     slow_unhinted: bool = False
     local: bool = False
+    # temperature 0: the same request gets the same answer from the same model
+    greedy: bool = False
 
 
 def names_tool_choice(err: LLMError) -> bool:
@@ -220,12 +255,20 @@ def decide(err: LLMError, s: Situation, policy: RouterPolicy) -> Action:
     if kind == "rate_limit":
         return _decide_rate_limit(err, s, policy)
     if kind == "transient":
+        if err.code == "empty_completion" and s.greedy:
+            return Action("next", detail="an identical greedy request would answer empty again")
         if s.local and err.code == "connect_failed":
             # A local server that refuses connections is not running; backing off will not start it.
             return Action("next", detail="local server not running")
         state = RetryState(tries=s.tries, elapsed_s=s.elapsed_s)
         if policy.retry(state):
             return Action("next", detail=f"gave up after {s.tries} tries")
+        if s.has_next:
+            # Another candidate can answer now; sleeping here only delays the call. This one is
+            # retried after the others: walking the chain is its first backoff (it is never resent
+            # in a tight loop), later ones follow the usual schedule, shifted by one.
+            wait = policy.backoff(RetryState(tries=s.tries - 1, elapsed_s=s.elapsed_s), policy.random) if s.tries > 1 else 0.0
+            return Action("later", wait_s=wait, detail="trying the next candidate; back to this one after it")
         wait = policy.backoff(state, policy.random)
         return Action("retry", wait_s=wait, detail=f"retrying in {wait:.1f}s")
     if kind in ("billing", "auth"):
@@ -245,6 +288,16 @@ def _decide_rate_limit(err: LLMError, s: Situation, policy: RouterPolicy) -> Act
         return Action("rotate_key", detail="trying the next API key")
     hint = err.retry_after
     state = RetryState(tries=s.rate_tries, elapsed_s=s.elapsed_s)
+    if s.has_next:
+        # Another candidate can serve now: waiting here only makes this call slower. The cooldown
+        # tells the next calls to skip this provider until the hint passes.
+        if hint is None and s.slow_unhinted:
+            # OpenRouter's unhinted 429 on a :free model is usually that model's upstream pool being
+            # full; other models of the provider stay usable.
+            wait = policy.unhinted_slow(state, policy.random)
+            return Action("cool_down", wait_s=wait, detail=f"model cooling down for {wait:.0f}s", scope="model")
+        wait = max(hint, 0.0) if hint is not None else policy.unhinted_cooldown_s
+        return Action("cool_down", wait_s=wait, detail=f"cooling down for {wait:.1f}s; trying the next candidate")
     if hint is None:
         wait = (policy.unhinted_slow if s.slow_unhinted else policy.backoff)(state, policy.random)
     else:
@@ -253,8 +306,4 @@ def _decide_rate_limit(err: LLMError, s: Situation, policy: RouterPolicy) -> Act
         return Action("cool_down", wait_s=wait, detail=f"cooling down for {wait:.0f}s")
     if policy.rate_retry(state):
         return Action("cool_down", wait_s=wait, detail=f"gave up after {s.rate_tries} tries; cooling down for {wait:.0f}s")
-    if s.has_next and hint is None and s.slow_unhinted:
-        # OpenRouter's unhinted 429 on a :free model is usually that model's upstream pool being
-        # full; the next candidate beats a 10-60 s wait, and other models of the provider stay usable.
-        return Action("cool_down", wait_s=wait, detail=f"model cooling down for {wait:.0f}s", scope="model")
     return Action("retry", wait_s=wait, detail=f"retrying in {wait:.1f}s")

@@ -1,5 +1,7 @@
 """Forgiving JSON for what models write by hand: fences, trailing commas, single quotes, Python
-literals (``True``/``None``), smart quotes and a missing closing brace at the end of an answer.
+literals (``True``/``None``) and smart quotes. Brackets left open are closed only when the caller
+says the text ended on the model's own terms (``close_open=True``, text tool calls in an answer the
+model finished): an answer cut by an output limit or a broken stream is never completed by guessing.
 
     value = loads_lenient("{'city': 'Paris', 'days': 3,}")      # {"city": "Paris", "days": 3}
     end = balanced_end('f({"a": [1, 2]}) tail', 2)               # index just past the object
@@ -23,13 +25,14 @@ _JSON_LITERALS = {"True": "true", "False": "false", "None": "null"}
 _CLOSERS = {"{": "}", "[": "]"}
 
 
-def loads_lenient(text: str) -> Any:
-    """Parse JSON a model wrote, repairing the usual slips; ``ValueError`` when nothing works."""
+def loads_lenient(text: str, *, close_open: bool = False) -> Any:
+    """Parse JSON a model wrote, repairing the usual slips; ``ValueError`` when nothing works.
+    ``close_open`` also closes brackets still open at the end (never for text that may have been cut)."""
     candidate = text.strip()
     fenced = _FENCE.match(candidate)
     if fenced:
         candidate = fenced.group(1).strip()
-    for attempt in _repairs(candidate):
+    for attempt in _repairs(candidate, close_open):
         try:
             return orjson.loads(attempt)
         except orjson.JSONDecodeError:
@@ -44,9 +47,9 @@ def loads_lenient(text: str) -> Any:
     raise ValueError(f"not JSON: {text[:80]!r}")
 
 
-def _repairs(text: str) -> list[str]:
+def _repairs(text: str, close_open: bool) -> list[str]:
     fixed = _TRAILING_COMMA.sub(r"\1", text.translate(_SMART_QUOTES))
-    closed = _close_open_brackets(fixed)
+    closed = _close_open_brackets(fixed) if close_open else fixed
     out = [text, fixed, closed]
     if _PY_LITERALS.search(closed):
         out.append(_PY_LITERALS.sub(lambda m: _JSON_LITERALS[m.group(1)], closed))
@@ -115,10 +118,11 @@ def _close_open_brackets(text: str) -> str:
 def decode_at(text: str, start: int) -> tuple[Any, int] | None:
     """Decode the JSON value opening at ``text[start]`` (``{`` or ``[``); returns (value, end).
 
-    An object left open at the end of the text is closed (a reply cut off by the stop token)."""
+    An object left open at the end of the text is closed (a small model that stops one brace short);
+    the agent never runs calls from an answer that an output limit or a broken stream cut."""
     end = balanced_end(text, start)
     chunk = text[start:end] if end is not None else text[start:]
     try:
-        return loads_lenient(chunk), end if end is not None else len(text)
+        return loads_lenient(chunk, close_open=end is None), end if end is not None else len(text)
     except ValueError:
         return None
