@@ -114,7 +114,7 @@ def test_zeroclaw_reliability_numbers_become_the_router_policy() -> None:
     router = Router(_registry(text))
     assert router.policy.retry.attempts == 4
     assert router.policy.backoff.base == 0.5
-    assert (router.policy.breaker.threshold, router.policy.breaker.reset_s) == (7, 30.0)
+    assert (router.policy.breaker.min_calls, router.policy.breaker.reset_s) == (7, 30.0)
 
 
 def test_the_config_file_is_read_by_from_env() -> None:

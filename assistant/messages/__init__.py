@@ -70,7 +70,7 @@ class ToolCall(_Record):
     def incomplete(self) -> bool:
         """The arguments were cut off before the model finished them (``INCOMPLETE_ARGUMENTS`` holds
         the raw text): such a call must never run."""
-        return INCOMPLETE_ARGUMENTS in self.arguments
+        return isinstance(self.arguments, dict) and INCOMPLETE_ARGUMENTS in self.arguments
 
 
 class ToolSpec(_Record):

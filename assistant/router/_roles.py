@@ -68,8 +68,9 @@ def policy_from_config(config: ConfigFile) -> RouterPolicy:
         default = Breaker()
         threshold = rel.circuit_breaker_threshold
         changes["breaker"] = Breaker(
-            # zeroclaw: 0 (or unset) turns the breaker off.
-            threshold=default.threshold if threshold is None else (threshold or 1_000_000),
+            # zeroclaw counts failures; our breaker judges a failure rate once this many calls ended in
+            # its window, so N failures in a row still open it. 0 (or unset) turns the breaker off.
+            min_calls=default.min_calls if threshold is None else (threshold or 1_000_000),
             window_s=default.window_s,
             reset_s=default.reset_s if rel.circuit_breaker_cooldown_ms is None else rel.circuit_breaker_cooldown_ms / 1000.0,
         )

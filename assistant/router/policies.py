@@ -122,8 +122,8 @@ class Breaker:
     The numbers: LLM calls take seconds and one process makes few of them, so Hystrix's 20 calls in
     10 s is stretched to 20 calls in 60 s. Twenty keeps chance from opening it: a provider failing
     30% of calls at random has a 4.8% chance of 10+ failures in 20 calls and far less once the window
-    holds more, while a provider that is really down reaches 20 failed tries within about seven calls
-    (three tries each). 50% is resilience4j's default threshold. An open circuit only moves calls to
+    holds more, while a provider that is really down is judged after 20 tries (one per router call
+    while others answer, up to three when it is alone). 50% is resilience4j's default threshold. An open circuit only moves calls to
     the next candidate (and is probed when nothing else is left), so 30 s open costs little.
 
         Breaker().trips([(100.0, 20, 11)], now=130.0)  # True: 11 of 20 failed
