@@ -37,10 +37,22 @@ def home_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+# Asked on every router call (model roles read the config): each directory is worked out and made once
+# per process and environment, not per call.
+_PLATFORM_ENV = ("APPDATA", "LOCALAPPDATA") if sys.platform == "win32" else ("HOME",)
+_dirs: dict[tuple[str | None, ...], Path] = {}
+
+
 def _dir(kind: str) -> Path:
-    home = home_dir()
-    path = home / kind if home is not None and kind != "config" else home if home is not None else _platform_dir(kind)
-    path.mkdir(parents=True, exist_ok=True)
+    env = os.environ
+    home_value = env.get("ASSISTANT_HOME")
+    key = (kind, home_value) if home_value else (kind, env.get(f"XDG_{kind.upper()}_HOME"), *map(env.get, _PLATFORM_ENV))
+    path = _dirs.get(key)
+    if path is None:
+        home = home_dir()
+        path = home / kind if home is not None and kind != "config" else home if home is not None else _platform_dir(kind)
+        path.mkdir(parents=True, exist_ok=True)
+        _dirs[key] = path
     return path
 
 
@@ -66,4 +78,13 @@ def cache_dir() -> Path:
 def config_path() -> Path:
     """``ASSISTANT_CONFIG`` or ``config.toml`` in the config dir (the file need not exist)."""
     value = os.environ.get("ASSISTANT_CONFIG")
-    return Path(value).expanduser() if value else config_dir() / "config.toml"
+    if value:
+        return Path(value).expanduser()
+    base = config_dir()
+    found = _config_files.get(base)
+    if found is None:
+        found = _config_files[base] = base / "config.toml"
+    return found
+
+
+_config_files: dict[Path, Path] = {}

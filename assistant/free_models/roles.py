@@ -94,12 +94,25 @@ def _config() -> ConfigFile:
     return load_config(config_path())
 
 
+_memo: dict[str, tuple[str, ConfigFile, RoleSetting]] = {}
+
+
 def _resolve(role: str) -> RoleSetting:
+    # Asked on every router call: the answer is kept while the variable and the (mtime-cached) file stay.
     var = f"ASSISTANT_MODEL_{role.upper()}"
     value = os.environ.get(var, "").strip()
+    config = _config()
+    hit = _memo.get(role)
+    if hit is not None and hit[0] == value and hit[1] is config:
+        return hit[2]
+    setting = _resolve_now(role, var, value, config)
+    _memo[role] = (value, config, setting)
+    return setting
+
+
+def _resolve_now(role: str, var: str, value: str, config: ConfigFile) -> RoleSetting:
     if value:
         return RoleSetting(role=role, model=_checked(value, var), source=f"env:{var}")
-    config = _config()
     table = _models_table(config)
     for key in (role, role.replace("_", "-")):
         if key in table:

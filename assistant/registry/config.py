@@ -133,6 +133,9 @@ _TABLES = {"reliability": Reliability, "model_routes": ModelRoute, "state": Stat
 _cache: dict[Path, tuple[tuple[int, int], ConfigFile]] = {}
 
 
+_EMPTY = ConfigFile.model_construct()  # no file: one shared empty config (callers key caches on it)
+
+
 def load_config(path: Path) -> ConfigFile:
     """The checked config at ``path`` (an empty one when the file does not exist); cached by mtime.
 
@@ -141,7 +144,7 @@ def load_config(path: Path) -> ConfigFile:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return ConfigFile()
+        return _EMPTY
     signature = (stat.st_mtime_ns, stat.st_size)
     cached = _cache.get(path)
     if cached is not None and cached[0] == signature:
