@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shlex
 import tomllib
@@ -40,13 +39,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..errors import UsageError
 from ..files.paths import config_path, state_dir
+from ..registry.config import interpolate
 from .tools import Tool, ToolError, _clean_schema
 
 __all__ = ["MCPServerConfig", "MCPToolSource", "load_mcp_config", "mcp_sources", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'assistant[mcp]' (the official MCP SDK)"
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class MCPServerConfig(BaseModel):
@@ -109,16 +108,6 @@ def _build(name: str, table: dict[str, Any], where: str) -> MCPServerConfig:
         raise UsageError(f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
-def _interpolate(value: Any) -> Any:
-    if isinstance(value, str):
-        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
-    if isinstance(value, list):
-        return [_interpolate(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
-    return value
-
-
 def load_mcp_config(path: Path | None = None) -> dict[str, MCPServerConfig]:
     """The ``[mcp.servers.NAME]`` tables of ``config.toml`` (none when the file does not exist)."""
     path = path or config_path()
@@ -135,7 +124,7 @@ def load_mcp_config(path: Path | None = None) -> dict[str, MCPServerConfig]:
     for name, table in servers.items():
         if not isinstance(table, dict):
             raise UsageError(f"{path}: [mcp.servers.{name}] must be a table")
-        found[name] = _build(name, _interpolate(table), f"{path}: [mcp.servers.{name}]")
+        found[name] = _build(name, interpolate(table), f"{path}: [mcp.servers.{name}]")
     return found
 
 

@@ -47,7 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import UsageError
 from ..providers import ProviderSpec
 
-__all__ = ["ConfigFile", "Reliability", "ModelRoute", "ProviderSettings", "load_config", "parse_config", "TOP_LEVEL"]
+__all__ = ["ConfigFile", "Reliability", "ModelRoute", "ProviderSettings", "load_config", "parse_config", "TOP_LEVEL",
+           "interpolate"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -166,7 +167,7 @@ def parse_config(text: str, path: Path | None = None) -> ConfigFile:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {where} is not valid TOML: {exc}. Fix the TOML or point ASSISTANT_CONFIG elsewhere.") from None
     _check_keys(data, where)
-    data = _interpolate(data)
+    data = interpolate(data)
     try:
         return ConfigFile.model_validate({**data, "path": path})
     except ValidationError as exc:
@@ -198,11 +199,12 @@ def _hint(word: str, known: tuple[str, ...]) -> str:
     return f" (did you mean {found[0]!r}?)" if found else ""
 
 
-def _interpolate(value: Any) -> Any:
+def interpolate(value: Any) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` replaced from the environment, in strings at any depth."""
     if isinstance(value, str):
         return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
     if isinstance(value, list):
-        return [_interpolate(v) for v in value]
+        return [interpolate(v) for v in value]
     if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
+        return {k: interpolate(v) for k, v in value.items()}
     return value

@@ -478,12 +478,16 @@ class HealthStore:
                 return None
             return self._load_file(), identity, self._written_seq
 
+    def _pending_ops(self) -> list[tuple[int, Op]]:
+        """Changes not yet written, in order (every backend writes these)."""
+        with self._ops_lock:
+            return [(s, op) for s, op in self._unsaved if s > self._written_seq]
+
     def _flush_sync(self) -> tuple[HealthDoc, tuple[int, int] | None, int] | None:
         if not self._file_usable():
             return None
         with self._write_lock:
-            with self._ops_lock:
-                ops = [(s, op) for s, op in self._unsaved if s > self._written_seq]
+            ops = self._pending_ops()
             if not ops:
                 return None
             try:

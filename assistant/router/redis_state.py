@@ -184,8 +184,7 @@ class RedisHealthStore(HealthStore):
             self._install(*result)
 
     def _pending(self) -> bool:
-        with self._ops_lock:
-            return bool(self._unsaved) and self._unsaved[-1][0] > self._written_seq
+        return bool(self._pending_ops())
 
     def _refresh_sync(self, force: bool = False) -> tuple[HealthDoc, Any, int] | None:
         with self._write_lock:
@@ -213,8 +212,7 @@ class RedisHealthStore(HealthStore):
     def _flush_sync(self) -> tuple[HealthDoc, Any, int] | None:
         redis = _redis()
         with self._write_lock:
-            with self._ops_lock:
-                ops = [(s, op) for s, op in self._unsaved if s > self._written_seq]
+            ops = self._pending_ops()
             if not ops:
                 return None
             try:
