@@ -4,24 +4,30 @@ parser that reads what they write back, and the history rendered as plain text.
     system += "\\n\\n" + tool_prompt(specs)
     text, calls = parse_tool_calls(reply_text, allowed={"calculator"})
 
-The protocol is ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``; the parser also accepts
-every variant listed in ``_formats`` and never lets call markup reach the user.
+The protocol is ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``; the parser also reads the
+formats of the open-weight model families (``_formats`` lists them) and never lets call markup or
+reasoning reach the user. A call is made only where a reply makes it: not in reasoning, not in an
+example (``_regions``), not in a reply that was cut inside the call.
 
-Part: tool calls that models write as text: the formats (``_formats``), their bodies (``_bodies``),
-the lenient JSON reader (``lenient_json``), the prompt that describes tools and the streaming guard. Pure,
-no I/O. May import: messages.
+Part: tool calls that models write as text: the regions a call may sit in (``_regions``), the formats
+(``_formats``, ``_tokens``, ``_harmony``, ``_tags``, ``_heuristic``), their bodies (``_bodies``), values
+typed by the tool schema (``_values``), the lenient JSON reader (``lenient_json``), the prompt
+(``_prompt``) and the streaming guard (``_guard``). Pure, no I/O. May import: messages.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-import orjson
-
-from ..messages import Message, ToolCall, ToolSpec, new_call_id
+from ..messages import ToolCall, ToolSpec, new_call_id
 from ._formats import STRAY_MARKERS, find_calls
+from ._guard import TextGuard
+from ._prompt import render_text_history, tool_prompt
+from ._tokens import CODE_TOOLS
+from ._values import typed_arguments
 
 __all__ = [
     "parse_tool_calls",
@@ -36,17 +42,28 @@ __all__ = [
 
 @dataclass(slots=True)
 class TextParse:
-    """What ``extract_tool_calls`` found: the clean text, the calls to offered tools, and the names
-    of calls to tools that were not offered (so the caller can tell the model)."""
+    """What ``extract_tool_calls`` found: the clean text, the calls to offered tools, the names of
+    calls to tools that were not offered (so the caller can tell the model), the names of calls the
+    reply was cut inside (never made), and the reasoning the text held."""
 
     text: str
     calls: list[ToolCall] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    truncated: int = 0
+    reasoning: str = ""
+
+
+# Namespaces models put before a function's name (gpt-oss ``functions.``, Gemini ``default_api.``);
+# any other dotted name (``browser.search``) is a different tool.
+_PREFIXES = re.compile(r"^(?:functions|function|default_api|tools|tool)\.", re.IGNORECASE)
 
 
 def _norm(name: str) -> str:
     name = name.strip().strip("`'\"").split(":", 1)[0]
-    return name.rsplit(".", 1)[-1].lower().replace("-", "_")
+    name = _PREFIXES.sub("", name)
+    if name.endswith(".call"):  # Llama 3.1 built-ins: brave_search.call(query=...)
+        name = name[: -len(".call")]
+    return name.lower().replace("-", "_")
 
 
 def resolve_tool_name(raw: str, allowed: Collection[str]) -> str | None:
@@ -57,13 +74,27 @@ def resolve_tool_name(raw: str, allowed: Collection[str]) -> str | None:
     if raw in allowed:
         return raw
     wanted = _norm(raw)
-    return next((name for name in allowed if _norm(name) == wanted), None)
+    found = next((name for name in allowed if _norm(name) == wanted), None)
+    if found is None and wanted == "python":
+        # The code tool of Llama 3.1 / Functionary goes by several names.
+        found = next((name for name in allowed if _norm(name) in CODE_TOOLS), None)
+    return found
 
 
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 
 
-def extract_tool_calls(text: str, allowed: Collection[str]) -> TextParse:
+def _schemas(specs: Iterable[ToolSpec] | Mapping[str, Any] | None) -> dict[str, Any]:
+    if specs is None:
+        return {}
+    if isinstance(specs, Mapping):
+        return dict(specs)
+    return {spec.name: spec.parameters for spec in specs}
+
+
+def extract_tool_calls(
+    text: str, allowed: Collection[str], *, specs: Iterable[ToolSpec] | Mapping[str, Any] | None = None
+) -> TextParse:
     """Find tool calls written as text; see ``parse_tool_calls``. Pure, no I/O.
 
         parsed = extract_tool_calls('<tool_call>{"name": "nope"}</tool_call>', {"calculator"})
@@ -72,181 +103,70 @@ def extract_tool_calls(text: str, allowed: Collection[str]) -> TextParse:
     if not text:
         return TextParse(text="")
     allowed = set(allowed)
+    schemas = _schemas(specs)
 
     def resolve(name: str) -> str | None:
         return resolve_tool_name(name, allowed)
 
-    found = find_calls(text, resolve)
+    scanned = find_calls(text, resolve)
+    removed = sorted([(f.start, f.end) for f in scanned.found] + scanned.regions.reasoning)
     calls: list[ToolCall] = []
     unknown: list[str] = []
-    pieces: list[str] = []
-    pos = 0
-    for span in found:
-        before = text[pos : span.start]
-        if pieces and pieces[-1].endswith(" ") and before.startswith(" "):
-            before = before[1:]
-        pieces.append(before)
-        pos = span.end
-        for raw_name, arguments in span.calls:
+    truncated = 0
+    for hit in scanned.found:
+        truncated += hit.truncated
+        unknown.extend(hit.others)
+        for raw_name, arguments in hit.calls:
             name = resolve(raw_name)
             if name is None:
                 unknown.append(raw_name)
-            else:
-                calls.append(ToolCall.model_construct(id=new_call_id("call"), name=name, arguments=arguments, signature=None))
+                continue
+            arguments = typed_arguments(arguments, schemas.get(name))
+            calls.append(ToolCall.model_construct(id=new_call_id("call"), name=name, arguments=arguments, signature=None))
+    clean = STRAY_MARKERS.sub("", _without(text, removed))
+    clean = _BLANK_LINES.sub("\n\n", clean).strip()
+    reasoning = "\n".join(_reasoning_text(text[s:e]) for s, e in scanned.regions.reasoning).strip()
+    return TextParse(text=clean, calls=calls, unknown=unknown, truncated=truncated, reasoning=reasoning)
+
+
+def _without(text: str, spans: list[tuple[int, int]]) -> str:
+    pieces: list[str] = []
+    pos = 0
+    for start, end in spans:
+        if end <= pos:
+            continue
+        before = text[pos : max(pos, start)]
+        if pieces and pieces[-1].endswith(" ") and before.startswith(" "):
+            before = before[1:]
+        pieces.append(before)
+        pos = max(pos, end)
     after = text[pos:]
-    if found and pieces[-1].endswith(" ") and after.startswith(" "):
+    if pieces and pieces[-1].endswith(" ") and after.startswith(" "):
         after = after[1:]
     pieces.append(after)
-    clean = STRAY_MARKERS.sub("", "".join(pieces))
-    clean = _BLANK_LINES.sub("\n\n", clean).strip()
-    return TextParse(text=clean, calls=calls, unknown=unknown)
+    return "".join(pieces)
 
 
-def parse_tool_calls(text: str, allowed: Collection[str]) -> tuple[str, list[ToolCall]]:
-    """Tool calls a model wrote as text: returns the text with every call's markup removed and the
-    calls to tools in ``allowed`` (arguments parsed to dicts). Pure, no I/O.
+_REASONING_MARKUP = re.compile(
+    r"</?(?:think|thinking|reasoning|seed:think|seed:cot_budget_reflect)>|\[/?THINK\]|<\|(?:START|END)_THINKING\|>"
+    r"|(?:<\|start\|>assistant)?<\|channel\|>analysis<\|message\|>|<\|end\|>",
+    re.IGNORECASE,
+)
+
+
+def _reasoning_text(span: str) -> str:
+    return _REASONING_MARKUP.sub("", span).strip()
+
+
+def parse_tool_calls(
+    text: str, allowed: Collection[str], *, specs: Iterable[ToolSpec] | Mapping[str, Any] | None = None
+) -> tuple[str, list[ToolCall]]:
+    """Tool calls a model wrote as text: returns the text with every call's markup (and any reasoning)
+    removed and the calls to tools in ``allowed``, arguments parsed to dicts. Values written as text
+    (XML-style formats) are typed by the tools' JSON Schemas when ``specs`` gives them. Pure, no I/O.
 
         text, calls = parse_tool_calls('Sure. <tool_call>{"name": "calculator", '
                                        '"arguments": {"expression": "2+2"}}</tool_call>', {"calculator"})
     """
-    parsed = extract_tool_calls(text, allowed)
+    parsed = extract_tool_calls(text, allowed, specs=specs)
     return parsed.text, parsed.calls
-
-
-# --- the prompt ---------------------------------------------------------------------------------
-
-_PLACEHOLDER = {"string": "...", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
-
-
-def _example_arguments(parameters: dict) -> dict:
-    props = parameters.get("properties") or {}
-    required = parameters.get("required") or list(props)[:1]
-    example = {}
-    for name in required:
-        prop = props.get(name) or {}
-        kind = prop.get("type")
-        if "enum" in prop and prop["enum"]:
-            example[name] = prop["enum"][0]
-        else:
-            example[name] = _PLACEHOLDER.get(kind if isinstance(kind, str) else "string", "...")
-    return example
-
-
-def tool_prompt(tools: Iterable[ToolSpec]) -> str:
-    """The protocol text added to the system prompt when the model has no native tool calling.
-
-        system = "You are helpful.\\n\\n" + tool_prompt([calculator.spec()])
-    """
-    specs = list(tools)
-    listing = "\n".join(
-        orjson.dumps({"name": s.name, "description": s.description, "parameters": s.parameters}).decode() for s in specs
-    )
-    first = specs[0] if specs else ToolSpec(name="tool_name")
-    example = orjson.dumps({"name": first.name, "arguments": _example_arguments(first.parameters)}).decode()
-    return (
-        "# Tools\n\n"
-        "You can call the tools below. Each line is one tool: its name, what it does, and a JSON Schema "
-        "of its arguments.\n"
-        f"<tools>\n{listing}\n</tools>\n\n"
-        "To call a tool, write a <tool_call> block holding a JSON object with the tool's name and its "
-        "arguments, exactly like this:\n"
-        f"<tool_call>{example}</tool_call>\n"
-        "Write one block per call (several blocks call several tools) and stop after the last block: "
-        "the results come back in the next message inside <tool_response> blocks. "
-        "When you have what you need, reply with the answer as plain text, without any <tool_call> block."
-    )
-
-
-def render_text_history(messages: Iterable[Message], *, call_format: str = "tool_call") -> list[Message]:
-    """The history for a model that only reads text: tool calls as ``<tool_call>`` blocks (or the
-    JSON action objects of the grammar protocol with ``call_format="action"``), tool results as
-    ``<tool_response>`` blocks in a user turn, and no two user turns in a row.
-
-        wire_messages = render_text_history(history)
-    """
-    out: list[Message] = []
-    for message in messages:
-        if message.role == "assistant":
-            blocks = [_render_call(call, call_format) for call in message.tool_calls]
-            content = "\n".join(part for part in (message.content.strip(), *blocks) if part)
-            out.append(Message.model_construct(role="assistant", content=content, tool_calls=[], tool_call_id=None,
-                                               name=None, reasoning=None, opaque={}))
-        elif message.role == "tool":
-            text = f'<tool_response name="{message.name or "tool"}">\n{message.content}\n</tool_response>'
-            _append_user(out, text)
-        elif message.role == "user":
-            _append_user(out, message.content)
-        else:
-            out.append(message)
-    return out
-
-
-def _render_call(call: ToolCall, call_format: str) -> str:
-    if call_format == "action":
-        return orjson.dumps({"tool": call.name, "arguments": call.arguments}).decode()
-    return "<tool_call>" + orjson.dumps({"name": call.name, "arguments": call.arguments}).decode() + "</tool_call>"
-
-
-def _append_user(out: list[Message], text: str) -> None:
-    # Several chat templates (Mistral, Gemma) reject two user turns in a row.
-    if out and out[-1].role == "user":
-        out[-1] = Message.user(out[-1].content + "\n\n" + text)
-    else:
-        out.append(Message.user(text))
-
-
-# --- streaming ------------------------------------------------------------------------------------
-
-_OPENER = re.compile(
-    r"<\s*/?\s*(?:\w+:)?(?:tool|function|start_function_call|invoke)|<\||<｜"
-    r"|\[(?:TOOL_CALLS?|TOOL_REQUEST|FUNCTION_CALL)\]|\[\s*\{|```|functools\["
-    r"|\{\s*[\"'](?:name|tool|tool_name|function|action)[\"']",
-    re.IGNORECASE,
-)
-# What the held-back tail may still grow into (a partial opener at the end of a delta).
-_PARTIAL = re.compile(r"(?:<[\w|｜/:\s]*|\[[\w{\s]*|`{1,3}|\{\s*(?:[\"']\w*)?|functools)$", re.IGNORECASE)
-_WINDOW = 24
-
-
-class TextGuard:
-    """Streams text until tool-call markup may begin, then holds the rest for the parser.
-
-        guard = TextGuard()
-        shown = guard.feed(delta)            # safe to show now
-        rest = guard.finish(clean_text)      # the remainder of the cleaned text, at the end
-    """
-
-    __slots__ = ("_buffer", "_holding", "emitted")
-
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._holding = False
-        self.emitted = ""
-
-    def feed(self, delta: str) -> str:
-        if self._holding:
-            self._buffer += delta
-            return ""
-        text = self._buffer + delta
-        m = _OPENER.search(text)
-        if m is not None:
-            self._holding = True
-            safe, self._buffer = text[: m.start()], text[m.start() :]
-        else:
-            tail = _PARTIAL.search(text, max(0, len(text) - _WINDOW))
-            cut = tail.start() if tail is not None else len(text)
-            safe, self._buffer = text[:cut], text[cut:]
-        self.emitted += safe
-        return safe
-
-    def finish(self, clean_text: str) -> str:
-        """What of ``clean_text`` (the parsed, markup-free reply) has not been shown yet."""
-        self._buffer = ""
-        shown = self.emitted.strip()
-        if not clean_text.startswith(shown):
-            return ""
-        rest = clean_text[len(shown) :]
-        if self.emitted != self.emitted.rstrip():
-            rest = rest.lstrip()
-        self.emitted += rest
-        return rest

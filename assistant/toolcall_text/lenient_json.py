@@ -1,7 +1,7 @@
 """Forgiving JSON for what models write by hand: fences, trailing commas, single quotes, Python
-literals (``True``/``None``) and smart quotes. Brackets left open are closed only when the caller
-says the text ended on the model's own terms (``close_open=True``, text tool calls in an answer the
-model finished): an answer cut by an output limit or a broken stream is never completed by guessing.
+literals (``True``/``None``) and smart quotes. Never a guess at what a cut answer would have said: a
+value the text leaves open (a string, object or list still open at its end) raises
+``IncompleteJSONError``, so a tool never runs on arguments the model did not finish.
 
     value = loads_lenient("{'city': 'Paris', 'days': 3,}")      # {"city": "Paris", "days": 3}
     end = balanced_end('f({"a": [1, 2]}) tail', 2)               # index just past the object
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["loads_lenient", "balanced_end", "decode_at"]
+__all__ = ["loads_lenient", "balanced_end", "decode_at", "IncompleteJSONError"]
 
 _FENCE = re.compile(r"^\s*```[\w\-]*[ \t]*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
@@ -25,9 +25,17 @@ _JSON_LITERALS = {"True": "true", "False": "false", "None": "null"}
 _CLOSERS = {"{": "}", "[": "]"}
 
 
+class IncompleteJSONError(ValueError):
+    """The text ends inside a JSON value (a reply cut by an output limit or a broken stream)."""
+
+
 def loads_lenient(text: str, *, close_open: bool = False) -> Any:
-    """Parse JSON a model wrote, repairing the usual slips; ``ValueError`` when nothing works.
-    ``close_open`` also closes brackets still open at the end (never for text that may have been cut)."""
+    """Parse JSON a model wrote, repairing the usual slips; ``ValueError`` when nothing works and
+    ``IncompleteJSONError`` (a ``ValueError``) when the value is left open at the end of the text.
+    ``close_open=True`` closes it instead: only for a caller that knows the model finished.
+
+        loads_lenient('{"a": 1')    # raises IncompleteJSONError
+    """
     candidate = text.strip()
     fenced = _FENCE.match(candidate)
     if fenced:
@@ -44,15 +52,18 @@ def loads_lenient(text: str, *, close_open: bool = False) -> Any:
             continue
         if isinstance(value, (dict, list, str, int, float, bool)) or value is None:
             return _jsonable(value)
+    if not close_open and _left_open(candidate):
+        raise IncompleteJSONError(f"JSON left open at the end: {text[-80:]!r}")
     raise ValueError(f"not JSON: {text[:80]!r}")
 
 
 def _repairs(text: str, close_open: bool) -> list[str]:
     fixed = _TRAILING_COMMA.sub(r"\1", text.translate(_SMART_QUOTES))
-    closed = _close_open_brackets(fixed) if close_open else fixed
-    out = [text, fixed, closed]
-    if _PY_LITERALS.search(closed):
-        out.append(_PY_LITERALS.sub(lambda m: _JSON_LITERALS[m.group(1)], closed))
+    out = [text, fixed]
+    if close_open:
+        out.append(_close_open_brackets(fixed))
+    if _PY_LITERALS.search(out[-1]):
+        out.append(_PY_LITERALS.sub(lambda m: _JSON_LITERALS[m.group(1)], out[-1]))
     return out
 
 
@@ -99,6 +110,14 @@ def _scan(text: str, start: int) -> tuple[int | None, list[str], str | None]:
     return None, stack, quote
 
 
+def _left_open(text: str) -> bool:
+    start = next((i for i, ch in enumerate(text) if ch in "{["), None)
+    if start is None:
+        return text.lstrip()[:1] == '"' and _scan(text, text.index('"'))[2] is not None
+    end, stack, _ = _scan(text, start)
+    return end is None and bool(stack)
+
+
 def balanced_end(text: str, start: int) -> int | None:
     """Index just past the bracket group opening at ``text[start]``; None when it never closes."""
     end, _, _ = _scan(text, start)
@@ -116,13 +135,16 @@ def _close_open_brackets(text: str) -> str:
 
 
 def decode_at(text: str, start: int) -> tuple[Any, int] | None:
-    """Decode the JSON value opening at ``text[start]`` (``{`` or ``[``); returns (value, end).
+    """Decode the JSON value opening at ``text[start]`` (``{`` or ``[``); returns (value, end), None
+    when no value starts there. Raises ``IncompleteJSONError`` when the value runs to the end of the
+    text without closing: a cut reply is never completed by guessing.
 
-    An object left open at the end of the text is closed (a small model that stops one brace short);
-    the agent never runs calls from an answer that an output limit or a broken stream cut."""
+        decode_at('x {"a": 1} y', 2)    # ({"a": 1}, 10)
+    """
     end = balanced_end(text, start)
-    chunk = text[start:end] if end is not None else text[start:]
+    if end is None:
+        raise IncompleteJSONError(f"JSON left open at the end: {text[start:start + 80]!r}")
     try:
-        return loads_lenient(chunk, close_open=end is None), end if end is not None else len(text)
+        return loads_lenient(text[start:end]), end
     except ValueError:
         return None
