@@ -109,7 +109,9 @@ def extract_tool_calls(
         return resolve_tool_name(name, allowed)
 
     scanned = find_calls(text, resolve)
-    removed = sorted([(f.start, f.end) for f in scanned.found] + scanned.regions.reasoning)
+    regions = scanned.regions
+    strays = [m.span() for m in STRAY_MARKERS.finditer(regions.masked) if not regions.shown_only(m.start())]
+    removed = sorted([(f.start, f.end) for f in scanned.found] + regions.reasoning + strays)
     calls: list[ToolCall] = []
     unknown: list[str] = []
     truncated = 0
@@ -123,8 +125,7 @@ def extract_tool_calls(
                 continue
             arguments = typed_arguments(arguments, schemas.get(name))
             calls.append(ToolCall.model_construct(id=new_call_id("call"), name=name, arguments=arguments, signature=None))
-    clean = STRAY_MARKERS.sub("", _without(text, removed))
-    clean = _BLANK_LINES.sub("\n\n", clean).strip()
+    clean = _BLANK_LINES.sub("\n\n", _without(text, removed)).strip()
     reasoning = "\n".join(_reasoning_text(text[s:e]) for s, e in scanned.regions.reasoning).strip()
     return TextParse(text=clean, calls=calls, unknown=unknown, truncated=truncated, reasoning=reasoning)
 

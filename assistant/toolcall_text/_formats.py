@@ -35,7 +35,11 @@ def find_calls(text: str, resolve: Resolve) -> Scan:
     taken: list[Found] = []
     for extractor in (*TOKEN_EXTRACTORS, harmony, *TAG_EXTRACTORS, *heuristic_extractors(regions.fences)):
         for hit in extractor(masked, resolve):
-            if regions.shown_only(hit.start) or (hit.calls and is_example_lead(lead_in(masked, hit.start))):
+            if regions.shown_only(hit.start):
+                continue
+            if hit.calls and is_example_lead(lead_in(masked, hit.start)):
+                # Shown as an example ("for example: <tool_call>..."): left as it was written.
+                regions.inert.append((hit.start, hit.end))
                 continue
             if not any(hit.start < t.end and t.start < hit.end for t in taken):
                 taken.append(hit)

@@ -12,14 +12,23 @@ __all__ = ["TextGuard"]
 
 
 _OPENER = re.compile(
-    r"<\s*/?\s*(?:\w+:)?(?:tool|function|start_function_call|invoke)|<\||<｜"
-    r"|\[(?:TOOL_CALLS?|TOOL_REQUEST|FUNCTION_CALL)\]|\[\s*\{|```|functools\["
-    r"|\{\s*[\"'](?:name|tool|tool_name|function|action)[\"']",
-    re.IGNORECASE,
+    r"<\s*/?\s*(?:\w+:)?(?:tool|function|start_function_call|invoke|think|reasoning)|<\||<｜"
+    r"|\[/?(?:TOOL_CALLS?|TOOL_REQUEST|FUNCTION_CALL|THINK)\]|\[\s*\{|\[\s*[A-Za-z_][\w.]*\s*\(|```|functools\["
+    r"|\{\s*[\"'](?:name|tool|tool_name|function|action)[\"']|>>>|\bto=functions\.|^\s*Action:",
+    re.IGNORECASE | re.MULTILINE,
 )
 # What the held-back tail may still grow into (a partial opener at the end of a delta).
-_PARTIAL = re.compile(r"(?:<[\w|｜/:\s]*|\[[\w{\s]*|`{1,3}|\{\s*(?:[\"']\w*)?|functools)$", re.IGNORECASE)
+_PARTIAL = re.compile(
+    r"(?:<[\w|｜/:\s]*|\[[\w{\s/.]*|`{1,3}|\{\s*(?:[\"']\w*)?|functools|>{1,2}|\bto=?\w*\.?|^\s*Action)$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _WINDOW = 24
+# A closed reasoning block is not shown; streaming resumes after it (the parser drops it too).
+_REASONING = re.compile(
+    r"\A\s*(?:<(think|thinking|reasoning|seed:think)>.*?</\1>|\[THINK\].*?\[/THINK\]"
+    r"|<\|START_THINKING\|>.*?<\|END_THINKING\|>)",
+    re.DOTALL | re.IGNORECASE,
+)
 
 
 class TextGuard:
@@ -40,8 +49,15 @@ class TextGuard:
     def feed(self, delta: str) -> str:
         if self._holding:
             self._buffer += delta
-            return ""
-        text = self._buffer + delta
+            done = _REASONING.match(self._buffer)
+            if done is None:
+                return ""
+            self._holding = False
+            text, self._buffer = self._buffer[done.end() :], ""
+            if not self.emitted.strip():
+                text = text.lstrip()
+        else:
+            text = self._buffer + delta
         m = _OPENER.search(text)
         if m is not None:
             self._holding = True
