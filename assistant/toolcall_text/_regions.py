@@ -40,11 +40,16 @@ _BLOCKQUOTE = re.compile(r"(?m)^[ \t]*>(?!>>)[^\n]*")
 # Fence languages that carry a call when not shown as an example; others only as the whole reply.
 CALL_FENCES = {"", "json", "json5", "jsonc", "tool_code", "tool_call", "tool_calls", "tool", "function_call",
                "functions"}
+# Words that introduce an illustration rather than an action. Narrow on purpose: "let me check the
+# format of the file" or "it looks like rain" precede real calls.
 _EXAMPLE_CUES = re.compile(
-    r"\b(?:for example|for instance|e\.g\.|example|examples|such as|like this|like so|looks? like|would look"
-    r"|(?:the|this|following|in the|same) format|format is|formatted as|syntax|placeholder|template"
-    r"|you (?:can|could|would|should|might|may) (?:call|use|write|invoke|emit)|usage)\b"
-    r"|por ejemplo|ejemplo|par exemple|exemple|beispiel|esempio|例如|比如|示例|类似|例子|範例|например|пример",
+    r"\b(?:for example|for instance|e\.g\.|as an example|example:|examples:|an example of|here is an example"
+    r"|example (?:call|usage|request|response|output|format)|such as|like this|like so|would look like"
+    r"|(?:in|using|with) (?:the|this) (?:following )?format|following format|format (?:is|looks|as follows)"
+    r"|(?:call|calling|tool|function) (?:format|syntax)|syntax (?:is|for)|placeholder|chat template|usage:"
+    r"|(?:you|one) (?:can|could|would|should|might|may) (?:call|use|write|invoke|emit|try)"
+    r"|(?:i|we) (?:can |could |would |might )?suggest)"
+    r"|por ejemplo|par exemple|zum beispiel|ad esempio|例如|比如|示例|类似于|например",
     re.IGNORECASE,
 )
 

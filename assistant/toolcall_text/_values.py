@@ -42,6 +42,9 @@ def _guess(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         return text
+    if stripped in ("True", "False"):
+        # Python-style booleans, as models trained on Python write them (SGLang qwen3coder test).
+        return stripped == "True"
     value = _json(stripped, containers_only=False)
     return text if value is _MISSING or isinstance(value, str) else value
 
