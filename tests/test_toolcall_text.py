@@ -182,3 +182,171 @@ def test_a_json_action_becomes_a_call_or_the_answer() -> None:
     assert parse_action('{"final_answer": " 42 "}', {"f"}) == ("42", [])
     text, [found] = parse_action('{"tool": "f", "arguments": {"p": 1}}', {"f"})
     assert (text, found.name, found.arguments) == ("", "f", {"p": 1})
+
+
+# --- a call is made only where the reply makes it ------------------------------------------------
+
+CUT_CALLS = [
+    ("hermes", '<tool_call>{"name": "calculator", "arguments": {"expression": "2+'),
+    ("hermes, object one brace short", '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}'),
+    ("mistral [ARGS]", '[TOOL_CALLS]calculator[ARGS]{"expression": "1'),
+    ("qwen3-coder", "<tool_call>\n<function=get_weather>\n<parameter=city>\nPar"),
+    ("glm", "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Bei"),
+    ("minimax", '<minimax:tool_call><invoke name="get_weather"><parameter name="city">Par'),
+    ("kimi", "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"ci"),
+    ("harmony", '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "S'),
+    ("bare json", 'I will check. {"name": "get_weather", "arguments": {"city": "Par'),
+]
+
+
+@pytest.mark.parametrize("source,text", CUT_CALLS, ids=[c[0] for c in CUT_CALLS])
+def test_a_call_cut_off_by_the_end_of_the_reply_is_not_made(source: str, text: str) -> None:
+    parsed = extract_tool_calls(text, ALLOWED)
+    assert parsed.calls == []
+    assert "<tool_call>" not in parsed.text and "[TOOL_CALLS]" not in parsed.text
+
+
+def test_a_cut_call_in_markup_is_reported_as_truncated() -> None:
+    assert extract_tool_calls('<tool_call>{"name": "calculator", "arguments": {"expr', ALLOWED).truncated == 1
+
+
+def test_lenient_json_never_closes_what_the_text_left_open() -> None:
+    from assistant.toolcall_text.lenient_json import IncompleteJSONError, decode_at, loads_lenient
+
+    with pytest.raises(IncompleteJSONError):
+        loads_lenient('{"a": [1, 2')
+    with pytest.raises(IncompleteJSONError):
+        decode_at('call {"a": "b', 5)
+    assert loads_lenient("{'a': 1, 'b': [True, None],}") == {"a": 1, "b": [True, None]}
+    assert loads_lenient('{"a": 1', close_open=True) == {"a": 1}
+
+
+def test_a_call_drafted_in_reasoning_is_not_made_and_the_one_after_it_is() -> None:
+    draft = '<tool_call>{"name": "get_weather", "arguments": {"city": "Draft"}}</tool_call>'
+    real = '<tool_call>{"name": "get_weather", "arguments": {"city": "Real"}}</tool_call>'
+    for text in (f"<think>Maybe {draft}</think>{real}", f"[THINK]Maybe {draft}[/THINK]{real}",
+                 f"<seed:think>Maybe {draft}</seed:think>{real}", f"Maybe {draft}\n</think>\n{real}"):
+        _, calls = parse_tool_calls(text, ALLOWED)
+        assert [c.arguments for c in calls] == [{"city": "Real"}], text
+
+
+def test_a_call_drafted_in_reasoning_and_then_dropped_is_no_call() -> None:
+    text = '<think>I could <tool_call>{"name": "calculator", "arguments": {"expression": "1"}}</tool_call></think>It is 1.'
+    assert parse_tool_calls(text, ALLOWED) == ("It is 1.", [])
+
+
+def test_strict_formats_never_call_from_reasoning_left_open() -> None:
+    deepseek = ('<think>plan <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city":"X"}'
+                "<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+    harmony = ('<|channel|>analysis<|message|>draft <|start|>assistant<|channel|>commentary to=functions.get_weather '
+               '<|constrain|>json<|message|>{"city":"X"}<|call|>')
+    assert parse_tool_calls(deepseek, ALLOWED)[1] == [] and parse_tool_calls(harmony, ALLOWED)[1] == []
+
+
+def test_reasoning_leaves_the_text_and_is_reported_apart() -> None:
+    parsed = extract_tool_calls("<think>The user wants 4.</think>\n\nThe answer is 4.", ALLOWED)
+    assert (parsed.text, parsed.reasoning) == ("The answer is 4.", "The user wants 4.")
+
+
+EXAMPLES = [
+    ("fence introduced as an example",
+     'For example, you could call:\n```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```'),
+    ("documentation fence", "## Format\nEmit one block per call:\n```text\n<tool_call>get_weather\n"
+     "<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>\n```"),
+    ("inline code", 'Reply with `<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>` to call it.'),
+    ("prose example", 'For example: <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'),
+    ("suggestion", 'I can suggest using get_weather:\n{"name": "get_weather", "arguments": {"city": "Paris"}}'),
+    ("blockquote", '> <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'),
+    ("code sample", "Here's how:\n```python\nresult = get_weather(city='Paris')\nprint(result)\n```"),
+    ("tool definition echoed", '{"name": "get_weather", "description": "Weather.", "parameters": '
+     '{"type": "object", "properties": {"city": {"type": "string"}}}}'),
+]
+
+
+@pytest.mark.parametrize("source,text", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_text_that_shows_a_call_without_making_it_is_left_as_written(source: str, text: str) -> None:
+    assert parse_tool_calls(text, ALLOWED) == (text, [])
+
+
+@pytest.mark.parametrize("text", [
+    '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+    '```xml\n<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>\n```',
+    'Here is the tool call:\n```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+])
+def test_a_fenced_call_that_is_the_reply_or_announced_as_a_call_is_made(text: str) -> None:
+    rest, calls = parse_tool_calls(text, ALLOWED)
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Paris"})]
+    assert "```" not in rest
+
+
+def test_values_written_as_text_follow_the_tool_schema() -> None:
+    spec = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {
+        "date": {"type": "string"}, "days": {"type": "integer"}, "metric": {"type": "boolean"},
+        "places": {"type": "array"}}})
+    text = ("<tool_call>\n<function=get_weather>\n<parameter=date>\n2025\n</parameter>\n<parameter=days>\n3\n</parameter>\n"
+            '<parameter=metric>\nTrue\n</parameter>\n<parameter=places>\n["a"]\n</parameter>\n</function>\n</tool_call>')
+    _, [call] = parse_tool_calls(text, ALLOWED, specs=[spec])
+    assert call.arguments == {"date": "2025", "days": 3, "metric": True, "places": ["a"]}
+    _, [guessed] = parse_tool_calls(text, ALLOWED)
+    assert guessed.arguments["date"] == 2025
+
+
+def test_a_qwen3_coder_value_keeps_everything_but_its_own_line_breaks() -> None:
+    text = "<tool_call>\n<function=calculator>\n<parameter=expression>\n  1 +\n2\n\n</parameter>\n</function>\n</tool_call>"
+    _, [call] = parse_tool_calls(text, ALLOWED)
+    assert call.arguments == {"expression": "  1 +\n2\n"}
+
+
+def test_a_gpt_oss_builtin_recipient_is_not_a_function_call() -> None:
+    parsed = extract_tool_calls('<|channel|>commentary to=browser.search <|constrain|>json<|message|>{"query":"x"}<|call|>',
+                                {"search"})
+    assert parsed.calls == [] and parsed.unknown == ["browser.search"]
+
+
+NEW_FORMATS = [
+    ("deepseek v3.2 dsml", 'Let me look.\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name="get_weather">\n'
+     '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>',
+     {"city": "Paris"}, "Let me look."),
+    ("step-3", '<｜tool_calls_begin｜><｜tool_call_begin｜><steptml:invoke name="get_weather"><steptml:parameter name="city">'
+     "Paris</steptml:parameter></steptml:invoke><｜tool_call_end｜><｜tool_calls_end｜>", {"city": "Paris"}, ""),
+    ("functionary v3.2", '>>>get_weather\n{"city": "Paris"}', {"city": "Paris"}, ""),
+    ("command a", '<|START_THINKING|>weather<|END_THINKING|><|START_ACTION|>[{"tool_call_id": "0", "tool_name": '
+     '"get_weather", "parameters": {"city": "Paris"}}]<|END_ACTION|>', {"city": "Paris"}, ""),
+    ("internlm", 'Checking. <|action_start|><|plugin|>{"name": "get_weather", "parameters": {"city": "Paris"}}<|action_end|>',
+     {"city": "Paris"}, "Checking."),
+    ("lfm2", '<|tool_call_start|>[get_weather(city="Paris")]<|tool_call_end|>', {"city": "Paris"}, ""),
+    ("llama 4", 'Sure. <|python_start|>[get_weather(city="Paris")]<|python_end|>', {"city": "Paris"}, "Sure."),
+    ("apertus", '<|tools_prefix|>[{"get_weather": {"city": "Paris"}}]<|tools_suffix|>', {"city": "Paris"}, ""),
+    ("harmony, recipient in the role header", '<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant '
+     'to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+     {"city": "Paris"}, ""),
+    ("mistral call id", '[TOOL_CALLS]get_weather[CALL_ID]a1b2c3d4e[ARGS]{"city": "Paris"}', {"city": "Paris"}, ""),
+]
+
+
+@pytest.mark.parametrize("source,text,arguments,clean", NEW_FORMATS, ids=[f[0] for f in NEW_FORMATS])
+def test_more_model_formats_are_parsed(source: str, text: str, arguments: dict[str, Any], clean: str) -> None:
+    rest, calls = parse_tool_calls(text, ALLOWED)
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", arguments)]
+    assert rest == clean
+
+
+@pytest.mark.parametrize("source,text,arguments,clean", NEW_FORMATS, ids=[f[0] for f in NEW_FORMATS])
+def test_guard_streams_no_markup_or_reasoning_of_any_format(source: str, text: str, arguments: Any, clean: str) -> None:
+    guard = TextGuard()
+    shown = "".join(guard.feed(ch) for ch in text)
+    assert clean.startswith(shown.strip())
+    assert (shown + guard.finish(parse_tool_calls(text, ALLOWED)[0])).strip() == clean
+
+
+def test_guard_keeps_reasoning_out_and_streams_the_answer_after_it() -> None:
+    guard = TextGuard()
+    shown = "".join(guard.feed(p) for p in ["<think>The user ", "wants 4.</think>", "\n\nThe answer ", "is 4 and more text."])
+    assert "user" not in shown and shown.startswith("The answer")
+    assert guard.finish("The answer is 4 and more text.") == "The answer is 4 and more text."[len(shown):]
+
+
+def test_guard_holds_back_a_pythonic_call_list() -> None:
+    guard = TextGuard()
+    shown = "".join(guard.feed(ch) for ch in 'Sure. [get_weather(city="Paris")]')
+    assert "get_weather" not in shown

@@ -162,6 +162,11 @@ def test_wrapped_or_stringified_arguments_are_unwrapped(arguments: dict[str, obj
     assert Tool(forecast).validate(arguments)["city"] == "Rome"
 
 
+def test_raw_arguments_cut_off_mid_json_are_refused_not_run() -> None:
+    with pytest.raises(ToolArgumentsError, match="cut off"):
+        Tool(forecast).validate({"_raw_arguments": '{"city": "Ro'})
+
+
 def test_json_strings_for_structured_arguments_are_parsed() -> None:
     def total(numbers: list[int], weights: dict[str, float] | None = None) -> float:
         """Sum."""

@@ -384,7 +384,7 @@ def _parse(ctx: RunContext, response: ChatResponse, tools: bool, actions: bool) 
     names = ctx.agent.tool_names
     if actions:
         return parse_action(response.text, names)
-    parsed = extract_tool_calls(response.text, names)
+    parsed = extract_tool_calls(response.text, names, specs=ctx.agent.tool_specs)
     calls = list(response.tool_calls)
     if tools and not calls:
         # Calls written as text even though tools went natively (or to a tool the agent lacks).

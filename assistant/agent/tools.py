@@ -31,7 +31,7 @@ from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
 from ..errors import UsageError
 from ..messages import ToolSpec
-from ..toolcall_text.lenient_json import loads_lenient
+from ..toolcall_text.lenient_json import IncompleteJSONError, loads_lenient
 from ._docstrings import parse_docstring
 from ._arguments import describe_invalid, expected, json_safe, show, unwrap_json_strings
 from ._threads import tool_threads
@@ -176,6 +176,11 @@ class Tool:
             raw = args["_raw_arguments"]
             try:
                 value = loads_lenient(raw) if isinstance(raw, str) else raw
+            except IncompleteJSONError:
+                # Never run a tool on arguments the model did not finish.
+                raise ToolArgumentsError(
+                    f"arguments for {self.name!r} were cut off before the JSON closed; got {str(raw)[-200:]!r}"
+                ) from None
             except ValueError:
                 value = None
             if isinstance(value, dict):

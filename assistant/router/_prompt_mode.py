@@ -44,7 +44,7 @@ def parse_reply(response: ChatResponse, tools: Sequence[ToolSpec]) -> ChatRespon
     """Lift tool calls the model wrote as text into ``tool_calls``; the markup leaves the text."""
     from ..toolcall_text import parse_tool_calls
 
-    text, calls = parse_tool_calls(response.text, {t.name for t in tools})
+    text, calls = parse_tool_calls(response.text, {t.name for t in tools}, specs=tools)
     if not calls and text == response.text:
         return response
     update: dict[str, object] = {"text": text, "tool_calls": [*response.tool_calls, *calls]}

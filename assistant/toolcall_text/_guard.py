@@ -54,8 +54,6 @@ class TextGuard:
                 return ""
             self._holding = False
             text, self._buffer = self._buffer[done.end() :], ""
-            if not self.emitted.strip():
-                text = text.lstrip()
         else:
             text = self._buffer + delta
         m = _OPENER.search(text)
@@ -66,6 +64,9 @@ class TextGuard:
             tail = _PARTIAL.search(text, max(0, len(text) - _WINDOW))
             cut = tail.start() if tail is not None else len(text)
             safe, self._buffer = text[:cut], text[cut:]
+        if not self.emitted.strip():
+            # The parsed text is stripped: what opens the reply (or follows its reasoning) starts at a word.
+            safe = safe.lstrip()
         self.emitted += safe
         return safe
 
