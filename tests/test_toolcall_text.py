@@ -350,3 +350,9 @@ def test_guard_holds_back_a_pythonic_call_list() -> None:
     guard = TextGuard()
     shown = "".join(guard.feed(ch) for ch in 'Sure. [get_weather(city="Paris")]')
     assert "get_weather" not in shown
+
+
+def test_a_closing_tag_inside_an_argument_string_does_not_end_the_call() -> None:
+    text = '<tool_call>{"name": "web_search", "arguments": {"query": "what does </tool_call> mean"}}</tool_call> Done.'
+    rest, calls = parse_tool_calls(text, ALLOWED)
+    assert [c.arguments for c in calls] == [{"query": "what does </tool_call> mean"}] and rest == "Done."

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from ._bodies import FUNCTION_TAG, body_calls
 from ._found import Found, Resolve, found
+from .lenient_json import IncompleteJSONError, decode_at
 
 __all__ = ["TAG_EXTRACTORS", "STRONG_TAGS"]
 
@@ -34,7 +35,12 @@ def _tags(text: str, resolve: Resolve) -> Iterator[Found]:
         tag = m.group(1).lower()
         close = re.compile(r"</(?:\w+:)?" + re.escape(m.group(1)) + r"\s*>", re.IGNORECASE).search(text, m.end())
         next_open = opens[idx + 1].start() if idx + 1 < len(opens) else len(text)
-        if close is not None and close.start() <= next_open:
+        json_end = _json_end(text, m.end())
+        if json_end is not None and close is not None and close.start() < json_end:
+            # The JSON object itself says where the call ends, whatever tags its strings hold.
+            after = re.compile(r"\s*</(?:\w+:)?" + re.escape(m.group(1)) + r"\s*>", re.IGNORECASE).match(text, json_end)
+            body, end, closed = text[m.end() : json_end], after.end() if after else json_end, True
+        elif close is not None and close.start() <= next_open:
             body, end, closed = text[m.end() : close.start()], close.end(), True
         else:
             body, end, closed = text[m.end() : next_open], next_open, next_open < len(text)
@@ -43,6 +49,18 @@ def _tags(text: str, resolve: Resolve) -> Iterator[Found]:
             yield hit
     for m in _BRACKET.finditer(text):
         yield found(m.start(), m.end(), lambda m=m: body_calls(m.group(2), closed=bool(m.group(3))))
+
+
+def _json_end(text: str, start: int) -> int | None:
+    """End of the JSON value starting the body at ``start`` when a closing tag sits inside one of its strings."""
+    i = len(text) - len(text[start:].lstrip())
+    if i >= len(text) or text[i] not in "{[":
+        return None
+    try:
+        decoded = decode_at(text, i)
+    except IncompleteJSONError:
+        return None
+    return decoded[1] if decoded is not None else None
 
 
 def _function_tags(text: str, resolve: Resolve) -> Iterator[Found]:

@@ -64,15 +64,11 @@ _GEMMA_ARG = re.compile(r"(\w+):(?:<escape>(.*?)<escape>|([^,}]*))", re.DOTALL)
 CODE_TOOLS = ("python", "ipython", "code_interpreter")
 
 
-def _open(match: re.Match[str], group: int) -> bool:
-    return not match.group(group)
-
-
 def _deepseek_call(body: str, closed: bool) -> list[RawCall]:
     xml = xml_calls(body, closed=closed)
     if xml:
         return xml
-    head, sep, rest = (part for part in _split_sep(body))
+    head, sep, rest = _split_sep(body)
     if not sep:
         return []
     if head.strip() in ("function", "") and rest.strip():
@@ -116,7 +112,9 @@ def _mistral(text: str, resolve: Resolve) -> Iterator[Found]:
         if named and named.end() < len(text) and text[named.end()] == "{":
             yield _decoded(text, m.start(), named.end(), lambda value, n=named.group(1): [(n, parse_args(value))])
             continue
-        yield Found(m.start(), m.end(), [], truncated=not text[i:].strip() or bool(named and named.end() == len(text)))
+        # A marker the reply ends at (or a name with no arguments yet) is a call cut short.
+        cut = not text[i:].strip() or bool(named and named.end() == len(text))
+        yield Found(m.start(), m.end(), [], truncated=cut)
 
 
 def _decoded(text: str, start: int, at: int, read: Any) -> Found:
