@@ -26,6 +26,8 @@ _BODY_END = re.compile(r"<\|call\|>|<\|end\|>|<\|return\|>|(?=<\|start\|>)|\Z")
 
 
 def harmony(text: str, resolve: Resolve) -> Iterator[Found]:
+    if "<|channel|>" not in text:
+        return
     for m in _HEADER.finditer(text):
         recipient = _RECIPIENT.search(m.group("pre") + " " + m.group("post"))
         if recipient is None:

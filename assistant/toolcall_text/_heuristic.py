@@ -25,6 +25,7 @@ _REACT = re.compile(r"Action:\s*([\w.\-]+)\s*\n\s*Action Input:\s*(.*?)(?=\n\s*(
 _PY_LIST = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
 _QUOTED_KEY = re.compile(r"(?:\[\s*)?\{\s*[\"']")
 _INLINE_CALL = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\.)*[A-Za-z_][\w\-]*)\s*\(\s*(?=\{)")
+_ARGS_OBJECT = re.compile(r"\(\s*\{")
 _WHOLE_CALL = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_][\w\-]*)\s*\(.*\)\s*$", re.DOTALL)
 
 
@@ -100,6 +101,8 @@ def _pythonic_lists(text: str, resolve: Resolve) -> Iterator[Found]:
 
 
 def _inline_calls(text: str, resolve: Resolve) -> Iterator[Found]:
+    if _ARGS_OBJECT.search(text) is None:
+        return
     for m in _INLINE_CALL.finditer(text):
         if not resolve(m.group(1)):
             continue

@@ -89,7 +89,8 @@ def _in_inline_code(text: str, pos: int) -> bool:
 
 def _reasoning(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    pos = 0
+    lowered = text.lower()
+    pos = 0 if "think" in lowered or "reasoning" in lowered else len(text)
     first = True
     while pos < len(text):
         opener = _THINK_OPEN.search(text, pos)
@@ -119,7 +120,7 @@ def _reasoning(text: str) -> list[tuple[int, int]]:
                 end = call.start()
         spans.append((opener.start(), end))
         pos = end
-    for m in _HARMONY_ANALYSIS.finditer(text):
+    for m in _HARMONY_ANALYSIS.finditer(text) if "<|channel|>" in text else ():
         if "to=" not in m.group("pre") + m.group("header"):
             spans.append((m.start(), m.end()))
     return _merge(spans)
