@@ -78,6 +78,15 @@ class OpenAICompatClient(SpecClient):
                     if data == b"[DONE]":
                         break
                     chunk = loads(data)
+                    text = _plain_text(chunk) if not event_name or event_name == "message" else None
+                    if text is not None:
+                        # Most chunks of most streams: one piece of answer text, nothing else to read.
+                        model = chunk.get("model")
+                        if model and builder.model != model:
+                            builder.model = model
+                        for event in builder.add_text(text):
+                            yield event
+                        continue
                     if event_name == "error" or (isinstance(chunk, dict) and chunk.get("error")):
                         self._absorb_usage(chunk, builder)
                         raise builder.fail(self._stream_error(chunk, request.model), FINISH_REASONS)
@@ -325,6 +334,29 @@ def _replay(response: ChatResponse) -> list[StreamEvent]:
     events.append(StreamEvent.make("usage", usage=response.usage))
     events.append(StreamEvent.make("done", response=response))
     return events
+
+
+_PLAIN_DELTA = frozenset({"content", "role"})
+_PLAIN_CHUNK = frozenset({"id", "object", "created", "model", "choices", "system_fingerprint", "service_tier",
+                          "provider", "usage"})
+
+
+def _plain_text(chunk: Any) -> str | None:
+    """The text of a chunk that holds nothing but one piece of choice 0's answer text, else None (the
+    general path then reads it: reasoning, tool calls, finish, usage, errors, several choices)."""
+    if type(chunk) is not dict or chunk.get("usage") or not chunk.keys() <= _PLAIN_CHUNK:
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("index") or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _PLAIN_DELTA:
+        return None
+    content = delta.get("content")
+    return content if type(content) is str else None
 
 
 def _reasoning_of(message: Mapping[str, Any]) -> list[str]:
