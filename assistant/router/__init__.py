@@ -201,7 +201,7 @@ class Router:
         if then_auto and model != "auto":
             candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
         compacted = False
-        overflow = overflow_model(self.registry)
+        overflow_tried = False
         while True:
             for index, cand in enumerate(candidates):
                 async for event in self._candidate(cand, call, candidates[index + 1 :]):
@@ -212,11 +212,12 @@ class Router:
                 yield event
             if call.response is not None:
                 return
-            if overflow and (call.state.too_small or call.state.overflowed):
+            overflow = [] if overflow_tried or not (call.state.too_small or call.state.overflowed) else overflow_model(self.registry)
+            if overflow:
                 # The overflow role (a big-window model) before any history is compacted; the user named
                 # it for this, so an unknown window does not screen it out.
                 candidates = plan(overflow, needs_tools=needs_tools, registry=self.registry, free_models=None, catalog=self.catalog)
-                overflow = []
+                overflow_tried = True
                 call.state.min_window = 0
                 continue
             best = ctx.squeezed_best(call.state)
