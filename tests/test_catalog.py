@@ -91,8 +91,10 @@ def test_models_filters_by_provider_free_and_tools() -> None:
 
 
 def test_the_embedded_local_model_is_seeded_with_the_window_it_runs_at() -> None:
+    from assistant.local import DEFAULT_CTX
+
     info = ModelCatalog().get("llama/smollm2")
-    assert info is not None and (info.context_window, info.supports_tools) == (2048, False)
+    assert info is not None and (info.context_window, info.supports_tools) == (DEFAULT_CTX, False)
 
 
 async def test_the_first_call_never_waits_on_the_network(snapshot: Path) -> None:

@@ -67,14 +67,24 @@ async def test_overflow_moves_to_a_bigger_known_window_and_teaches_the_catalog()
 
 
 async def test_overflow_never_resends_to_an_equal_or_smaller_window() -> None:
-    small, same, unknown = FakeClient(overflow(8192, 9000)), FakeClient(answer()), FakeClient(answer())
+    small, same = FakeClient(overflow(8192, 9000)), FakeClient(answer())
+    catalog = Catalog(small__m=8192, same__m=8192)
+    router = make_router({"small": small, "same": same}, catalog=catalog, compactor=False)
+    with pytest.raises(AllModelsFailedError) as info:
+        await router.chat(["small/m", "same/m"], HI)
+    assert [a.kind for a in info.value.attempts] == ["context_overflow"] * 2
+    assert same.requests == []
+    assert info.value.kind == "context_overflow"
+
+
+async def test_after_an_overflow_a_window_nobody_knows_is_tried() -> None:
+    small, same, unknown = FakeClient(overflow(8192, 9000)), FakeClient(answer()), FakeClient(answer("roomy"))
     catalog = Catalog(small__m=8192, same__m=8192)
     router = make_router({"small": small, "same": same, "unknown": unknown}, catalog=catalog, compactor=False)
-    with pytest.raises(AllModelsFailedError) as info:
-        await router.chat(["small/m", "same/m", "unknown/m"], HI)
-    assert [a.kind for a in info.value.attempts] == ["context_overflow"] * 3
-    assert same.requests == [] and unknown.requests == []
-    assert info.value.kind == "context_overflow"
+    resp = await router.chat(["small/m", "same/m", "unknown/m"], HI)
+    assert resp.text == "roomy" and resp.attempts[-1].provider == "unknown"
+    assert [a.kind for a in resp.attempts] == ["context_overflow", "context_overflow", None]
+    assert same.requests == [] and "8192 < " in resp.attempts[1].detail
 
 
 async def test_overflow_without_a_bigger_window_compacts_and_retries_once() -> None:

@@ -1,7 +1,9 @@
 """The model catalog: what is known about each model (window, output limit, tools, vision, price).
 
-Three layers, merged per fact: a context window learned from a provider's own "too long" error wins,
-then what the provider's model list said on the last refresh, then the static seed. ``get`` and
+Three layers, merged per fact: a context window learned at run time wins (a provider's own "too long"
+error, a local server's own answer about the window it runs, the ``num_ctx`` sent to Ollama; each kept
+with its source and time, the newest wins), then what the provider's model list said on the last
+refresh, then the static seed. ``get`` and
 ``models`` never wait on the network: they answer from memory (and a disk snapshot, so a new process
 starts warm) and, inside a running event loop, schedule a background refresh when the data is older
 than 3 hours. A refresh asks every configured provider's client for ``list_models()`` (one refresh in
@@ -11,9 +13,14 @@ Prices follow OpenRouter's ``pricing``: ``{"prompt": ..., "completion": ...}`` i
     catalog = ModelCatalog(registry=registry)
     info = catalog.get("openrouter/z-ai/glm-4.5-air:free")     # instant, maybe from the seed
     await catalog.refresh(force=True)                          # e.g. `assistant models --refresh`
+    await catalog.probe(registry, "small/smollm2")             # a local server's own window (``_probe``)
+
+``default_catalog()`` is the one catalog ``Router()``, ``Agent()``, ``ChatSession`` and the CLI share
+in a process; its snapshot lives under ``ASSISTANT_HOME``, so learned windows survive the process.
 
 Part (model choice, with ``free_models``): the merged model list with windows, prices and
-capabilities, seeded from ``_seed`` and refreshed from each provider. May import: messages, errors, files,
+capabilities, seeded from ``_seed``, refreshed from each provider and probed from local servers
+(``_probe``). May import: messages, errors, files,
 providers, local, registry.
 """
 
@@ -25,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,9 +46,10 @@ from ..files.paths import cache_dir
 from ..files.store import BrokenFileError, file_lock, read_json, write_json_atomic
 from ..messages import ModelInfo
 from ..providers.specs import get_spec
+from ._probe import PROBE_FAILURE_TTL, PROBE_TTL, probe_window
 from ._seed import seed_models
 
-__all__ = ["ModelCatalog", "DEFAULT_TTL", "FACT_FIELDS"]
+__all__ = ["ModelCatalog", "LearnedWindow", "default_catalog", "DEFAULT_TTL", "FACT_FIELDS", "OVERFLOW_SOURCE"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +58,9 @@ RETRY_AFTER_FAILURE = 300.0
 LIST_TIMEOUT = 20.0
 # How often ensure_fresh() looks at the clock and the registry at all (it is on the router's path).
 _CHECK_INTERVAL = 30.0
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
+# ``learn``'s default source: the window a provider stated in a ContextOverflowError.
+OVERFLOW_SOURCE = "a context overflow error"
 FACT_FIELDS = ("context_window", "max_output_tokens", "supports_tools", "supports_vision", "supports_pdf", "free", "pricing")
 # What one provider's failed listing may raise without being an engine bug.
 _FETCH_ERRORS = (LLMError, ValueError, OSError, NotImplementedError)
@@ -61,6 +72,21 @@ class _Registry(Protocol):
     def providers(self) -> list[str]: ...
 
     def client(self, provider: str) -> Any: ...
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedWindow:
+    """A window learned at run time: how many tokens, where it was read (``source``) and when (``at``)."""
+
+    window: int
+    source: str
+    at: float
+
+    def describe(self) -> str:
+        return f"learned from {self.source}"
 
 
 @functools.cache
@@ -104,7 +130,10 @@ class ModelCatalog:
         self._snapshot_arg = Path(snapshot_path) if snapshot_path is not None else None
         self._live: dict[str, dict[str, ModelInfo]] = {}  # provider -> model_id -> listed facts
         self._fetched_at: dict[str, float] = {}
-        self._learned: dict[str, int] = {}  # model_id -> context window a provider's error stated
+        self._learned: dict[str, LearnedWindow] = {}  # model_id -> window learned at run time
+        self._probed: dict[str, float] = {}  # model_id -> time its server's own answer goes stale
+        self._ratios: dict[str, float] = {}  # model name -> real / estimated prompt tokens
+        self._merged: dict[str, Any] = {}  # key -> _merge's answer, until a layer changes
         # provider -> time its listing goes stale (a success lasts ttl, a failure retry_after_failure).
         self._fresh: TLRUCache[str, float] = TLRUCache(maxsize=4096, ttu=lambda _k, until, _now: until, timer=clock)
         self._task: asyncio.Task[None] | None = None
@@ -160,10 +189,20 @@ class ModelCatalog:
             infos = [m for m in infos if m.supports_tools is tools]
         return infos
 
-    def learn(self, model_id: str, *, context_window: int) -> None:
-        """Record the window a provider stated in a ``ContextOverflowError``; it wins over listed facts.
+    def learned(self, model_id: str) -> LearnedWindow | None:
+        """The window learned at run time for ``model_id`` (with its source and time), or None."""
+        key = _canonical_key(model_id)
+        if key is None:
+            return None
+        self._load_snapshot()
+        return self._learned.get(key)
+
+    def learn(self, model_id: str, *, context_window: int, source: str = OVERFLOW_SOURCE) -> None:
+        """Record a window seen at run time (by default the one a provider stated in a
+        ``ContextOverflowError``); it wins over listed facts and is saved for other processes.
 
             catalog.learn("ollama/qwen3:8b", context_window=err.context_window)
+            catalog.learn("small/smollm2", context_window=512, source="small /props")
         """
         key = _canonical_key(model_id)
         if key is None:
@@ -171,10 +210,53 @@ class ModelCatalog:
         if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
             raise UsageError(f"context_window must be a positive whole number of tokens, got {context_window!r}")
         self._load_snapshot()
-        self._learned[key] = context_window
-        self._save_soon()
+        known = self._learned.get(key)
+        self._learned[key] = LearnedWindow(context_window, source, self._clock())
+        self._merged.clear()
+        if known is None or (known.window, known.source) != (context_window, source):
+            self._save_soon()
+
+    def token_ratio(self, model_id: str) -> float | None:
+        """Real / estimated prompt tokens measured for ``model_id``'s model (any provider), or None."""
+        return self._ratios.get(model_id.partition("/")[2] or model_id)
+
+    def calibrate(self, model_id: str, ratio: float) -> None:
+        """Remember how ``context.estimate_tokens`` compares with ``model_id``'s real token counts (a
+        server's ``/tokenize``, a prompt size stated in an overflow error). In memory only: a process
+        measures again on its first borderline prompt."""
+        self._ratios[model_id.partition("/")[2] or model_id] = ratio
+
+    async def probe(self, registry: Any, model_id: str) -> int | None:
+        """The window a local server says ``model_id`` runs with (llama.cpp, Ollama, LM Studio, vLLM),
+        asked once a minute at most and learned; None when the provider is not a local server or it
+        does not answer (the window then stays as known, maybe unknown).
+
+            window = await catalog.probe(registry, "llama/smollm2")   # the running server's n_ctx
+        """
+        key = _canonical_key(model_id)
+        if key is None:
+            return None
+        now = self._clock()
+        if self._probed.get(key, 0.0) > now:
+            known = self._learned.get(key)
+            return known.window if known is not None and known.source.startswith("server ") else None
+        self._probed[key] = now + PROBE_FAILURE_TTL
+        found = await probe_window(registry, model_id)
+        if found is None:
+            return None
+        window, where = found
+        self._probed[key] = now + PROBE_TTL
+        self.learn(model_id, context_window=window, source=f"server {where}")
+        return window
 
     def _merge(self, key: str) -> tuple[ModelInfo, dict[str, str]] | None:
+        # The router asks for every candidate of every call: merged answers are kept until a layer changes.
+        found = self._merged.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._merged[key] = self._merge_layers(key)
+        return found  # type: ignore[return-value]
+
+    def _merge_layers(self, key: str) -> tuple[ModelInfo, dict[str, str]] | None:
         provider = key.split("/", 1)[0]
         live = self._live.get(provider, {}).get(key)
         seed = _seed().get(key)
@@ -190,7 +272,7 @@ class ModelCatalog:
                 if value is not None:
                     values[field], where[field] = value, layer.source
         if learned is not None:
-            values["context_window"], where["context_window"] = learned, "learned from a context overflow error"
+            values["context_window"], where["context_window"] = learned.window, learned.describe()
         source = "; ".join(dict.fromkeys(where.values()))
         info = ModelInfo.model_construct(
             id=key.split("/", 1)[1], provider=provider, source=source,
@@ -252,6 +334,7 @@ class ModelCatalog:
             else:
                 self._live[provider] = result
                 self._fetched_at[provider] = now
+                self._merged.clear()
                 self.errors.pop(provider, None)
                 self._fresh[provider] = now + self._ttl
         await run_blocking(self._save_snapshot)
@@ -291,9 +374,13 @@ class ModelCatalog:
             if provider not in self._live:
                 self._live[provider] = models
                 self._fetched_at[provider] = fetched_at
+                self._merged.clear()
                 self._fresh[provider] = fetched_at + self._ttl
         for key, window in learned.items():
-            self._learned.setdefault(key, window)
+            known = self._learned.get(key)
+            if known is None or known.at < window.at:
+                self._learned[key] = window
+                self._merged.clear()
 
     def _save_snapshot(self) -> None:
         try:
@@ -309,14 +396,16 @@ class ModelCatalog:
                 fetched_at = self._fetched_at.get(provider, 0.0)
                 if provider not in providers or providers[provider][0] <= fetched_at:
                     providers[provider] = (fetched_at, models)
-            learned.update(self._learned)
+            for key, window in self._learned.items():
+                if key not in learned or learned[key].at <= window.at:
+                    learned[key] = window
             write_json_atomic(path, {
                 "version": _SNAPSHOT_VERSION,
                 "providers": {
                     p: {"fetched_at": t, "models": [m.model_dump(mode="json") for m in models.values()]}
                     for p, (t, models) in sorted(providers.items())
                 },
-                "learned": dict(sorted(learned.items())),
+                "learned": {k: {"window": w.window, "source": w.source, "at": w.at} for k, w in sorted(learned.items())},
             })
 
     def _save_soon(self) -> None:
@@ -331,7 +420,28 @@ class ModelCatalog:
         future.add_done_callback(_log_failure)
 
 
-def _read_snapshot(path: Path) -> tuple[dict[str, tuple[float, dict[str, ModelInfo]]], dict[str, int]]:
+def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept a learned window as a bare number; every one came from an overflow error."""
+    learned = document.get("learned", {})
+    document["learned"] = {k: {"window": v, "source": OVERFLOW_SOURCE, "at": 0.0} for k, v in learned.items()}
+    document["version"] = 2
+    return document
+
+
+# Ordered migrations: version N's document goes through _MIGRATIONS[N] to become version N + 1.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def _learned_entry(value: Any) -> LearnedWindow | None:
+    if not isinstance(value, dict):
+        return None
+    window, source, at = value.get("window"), value.get("source"), value.get("at", 0.0)
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0 or not isinstance(source, str):
+        return None
+    return LearnedWindow(window, source, float(at) if isinstance(at, (int, float)) else 0.0)
+
+
+def _read_snapshot(path: Path) -> tuple[dict[str, tuple[float, dict[str, ModelInfo]]], dict[str, LearnedWindow]]:
     """The snapshot's providers and learned windows; a missing or unreadable snapshot is empty (it is
     only a cache: the next refresh rebuilds it)."""
     try:
@@ -339,13 +449,17 @@ def _read_snapshot(path: Path) -> tuple[dict[str, tuple[float, dict[str, ModelIn
         if loaded is None:
             return {}, {}
         document = loaded[0]
-        if not isinstance(document, dict) or document.get("version") != _SNAPSHOT_VERSION:
+        if not isinstance(document, dict):
+            return {}, {}
+        while isinstance(document.get("version"), int) and document["version"] in _MIGRATIONS:
+            document = _MIGRATIONS[document["version"]](document)
+        if document.get("version") != _SNAPSHOT_VERSION:
             return {}, {}
         providers = {}
         for provider, entry in document.get("providers", {}).items():
             models = [ModelInfo.model_validate(m) for m in entry.get("models", [])]
             providers[provider] = (float(entry.get("fetched_at", 0.0)), {m.model_id: m for m in models})
-        learned = {k: int(v) for k, v in document.get("learned", {}).items() if isinstance(v, int) and v > 0}
+        learned = {k: entry for k, v in document.get("learned", {}).items() if (entry := _learned_entry(v)) is not None}
         return providers, learned
     except (OSError, BrokenFileError, ValidationError, AttributeError, TypeError, ValueError) as exc:
         logger.warning("ignoring unreadable catalog snapshot %s: %s", path, exc)
@@ -362,3 +476,22 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
     # Retrieving the exception also keeps asyncio from reporting it as never retrieved.
     if not future.cancelled() and future.exception() is not None:
         logger.warning("catalog background work failed: %r", future.exception())
+
+
+_defaults: dict[Path, ModelCatalog] = {}
+_defaults_lock = threading.Lock()
+
+
+def default_catalog() -> ModelCatalog:
+    """The catalog every part of this process shares, one per ``ASSISTANT_HOME`` (its snapshot is
+    ``catalog.json`` in the cache dir there). It refreshes no provider list by itself; ``assistant
+    models --refresh`` does, and local servers are probed on first use.
+
+        Router(catalog=default_catalog()) is what Router() does
+    """
+    path = cache_dir() / "catalog.json"
+    with _defaults_lock:
+        found = _defaults.get(path)
+        if found is None:
+            found = _defaults[path] = ModelCatalog(snapshot_path=path)
+        return found

@@ -75,8 +75,9 @@ SEED_SOURCES: dict[str, tuple[str, list[Row]]] = {
         ("qwen2.5:7b", 32_768, None, True, False, 0.0, 0.0, True),
         ("gemma3:4b", 131_072, None, False, True, 0.0, 0.0, True),
     ]),
-    "llama": ("embedded llama.cpp server: SmolLM2-135M-Instruct at --ctx-size 2048 (n_ctx_train 8192)", [
-        ("smollm2", 2_048, None, False, False, 0.0, 0.0, True),
+    # assistant.local starts it at DEFAULT_CTX 8192; the running server's own n_ctx (/props) wins.
+    "llama": ("embedded llama.cpp server: SmolLM2-135M-Instruct at --ctx-size 8192 (n_ctx_train 8192)", [
+        ("smollm2", 8_192, None, False, False, 0.0, 0.0, True),
     ]),
 }
 

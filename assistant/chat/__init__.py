@@ -262,6 +262,7 @@ class ChatSession:
         covers = state.summary.covers if state.summary else 0
         recent = state.messages[covers:]
         context = _with_summary(recent, state.summary.text if state.summary else None)
+        await _probe_windows(self._router, self._candidate_ids())
         budget = self._history_budget()
         if len(recent) < 2 or estimate_tokens([*context, user], model_id=self._active_model) <= budget:
             return context, None
@@ -282,10 +283,19 @@ class ChatSession:
         """Tokens the history and the new message may take: ``HISTORY_SHARE`` of the window, less the
         reply the agent asks for and its own system prompt and tool specs."""
         window = self._window()
-        reply = getattr(self.agent, "max_tokens", None) or min(1024, window // 4)
+        # The router keeps at most a quarter of a window for the answer (lowering a bigger max_tokens).
+        reply = min(getattr(self.agent, "max_tokens", None) or 1024, window // 4)
         own = [Message.system(getattr(self.agent, "system_prompt", "") or "")]
         overhead = estimate_tokens(own, getattr(self.agent, "tool_specs", None) or (), model_id=self._active_model)
-        return max(int(window * HISTORY_SHARE) - reply - overhead, 64)
+        real = int(window * HISTORY_SHARE) - reply
+        # The window is in the model's tokens, the estimate is not: scaled when a server measured both.
+        ratio = self._token_ratio()
+        return max(int(real / ratio) - overhead, 64)
+
+    def _token_ratio(self) -> float:
+        lookup = getattr(getattr(self._router, "catalog", None), "token_ratio", None)
+        ids = self._candidate_ids()
+        return (lookup(ids[0]) if lookup is not None and ids else None) or 1.0
 
     def _window(self) -> int:
         if self.window_tokens:
@@ -374,6 +384,16 @@ def _answering_model(result: Any) -> str | None:
     """``provider/model`` of the last step's answer (the agent records it on each ``Step``)."""
     steps = getattr(result, "steps", None)
     return (getattr(steps[-1], "model", None) or None) if steps else None
+
+
+async def _probe_windows(router: Any, model_ids: list[str]) -> None:
+    """Ask local servers for the window they really run (cached by the catalog): the seed or a model
+    list may say otherwise, and the history budget depends on it."""
+    probe = getattr(getattr(router, "catalog", None), "probe", None)
+    registry = getattr(router, "registry", None)
+    if probe is not None and registry is not None:
+        for model_id in model_ids:
+            await probe(registry, model_id)
 
 
 def _catalog_window(router: Any, model_id: str) -> int | None:

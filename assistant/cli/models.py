@@ -14,9 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..catalog import ModelCatalog
+from ..catalog import ModelCatalog, default_catalog
 from ..messages import ModelInfo
-from ..providers.specs import get_spec
 
 __all__ = ["register", "run", "format_table"]
 
@@ -39,9 +38,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, *, catalog: ModelCatalog | None = None) -> int:
     """Print the catalog (refreshed first with ``--refresh``); returns the exit code."""
     if args.provider:
-        get_spec(args.provider)  # an unknown name raises UsageError listing the known ones
+        # An unknown name raises UsageError listing the known ones; [providers.NAME] tables count.
+        _registry_from_env().spec(args.provider)
     if catalog is None:
-        catalog = ModelCatalog(registry=_registry_from_env() if args.refresh else None)
+        catalog = default_catalog()  # the one Router() and Agent() use: its learned windows too
+        if args.refresh:
+            catalog.registry = _registry_from_env()
     if args.refresh:
         asyncio.run(_refresh(catalog))
         for provider, error in sorted(catalog.errors.items()):

@@ -5,8 +5,8 @@ server's own ``/tokenize`` where it has one), compaction (``compaction``: shorte
 the oldest turns, drop them), the summaries written for it (``_summarize``) and the recovery helpers the
 router uses after an overflow or a cut answer (``_recovery``: continuation, Ollama ``num_ctx``).
 
-May import: messages, errors, files, providers (the wire client for ``/tokenize``), free_models (the
-``summary`` model role). The router imports this part lazily, so a router that never overflows never
+May import: messages, errors, files, providers (the wire client for ``/tokenize``), catalog (what the
+Ollama ``num_ctx`` is capped at), free_models (the ``summary`` model role). The router imports this part lazily, so a router that never overflows never
 loads compaction.
 
     from assistant.context import Compactor, compact

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..catalog._probe import OLLAMA_NUM_CTX_CAP
 from ..messages import ChatResponse, Message
 from .tokens import estimate_tokens
 
@@ -36,9 +37,6 @@ CONTINUE_INSTRUCTION = (
     "repeat anything and add no preamble."
 )
 
-# Ollama sizes its KV cache (and so its memory) by num_ctx and reloads the model when it changes, so
-# we send one stable value: the model's window, capped.
-OLLAMA_NUM_CTX_CAP = 32768
 # A truncated Ollama prompt reports about num_ctx/2 + 2 tokens; our estimate overshoots real counts by
 # at most ~1.7x on odd text, so "below half the estimate" separates the two.
 _TRUNCATION_RATIO = 0.5

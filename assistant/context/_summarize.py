@@ -12,9 +12,11 @@ user/model alternation).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..errors import LLMError
 from ..messages import Message
 from .tokens import estimate_text
 
@@ -24,6 +26,7 @@ __all__ = [
     "split_note",
     "with_note",
     "shorten_text",
+    "first_sentences",
     "render_transcript",
     "router_summarizer",
     "SUMMARY_INSTRUCTIONS",
@@ -65,6 +68,33 @@ def with_note(system: Message | None, note: str | None) -> Message | None:
     if system is None:
         return Message.system(content)
     return system.model_copy(update={"content": content})
+
+
+def first_sentences(text: str, max_tokens: int, *, model_id: str | None = None) -> str:
+    """The whole sentences of ``text`` from its start that fit ``max_tokens`` (a summary cut with a
+    marker in its middle reads as junk to a small model, and the note is what it sees of the past);
+    a first sentence longer than that is cut at a word and ends with "...".
+
+        first_sentences("Tram 28 is old. It climbs hills.", 6)  # -> "Tram 28 is old."
+    """
+    text = text.strip()
+    if estimate_text(text, model_id=model_id) <= max_tokens:
+        return text
+    kept = ""
+    for match in _SENTENCE.finditer(text):
+        candidate = text[: match.end()].strip()
+        if estimate_text(candidate, model_id=model_id) > max_tokens:
+            break
+        kept = candidate
+    if kept:
+        return kept
+    words = text.split()
+    while words and estimate_text(" ".join(words) + "...", model_id=model_id) > max_tokens:
+        words = words[: max(len(words) * 3 // 4, len(words) - 1)] if len(words) > 1 else []
+    return " ".join(words) + "..." if words else ""
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n+|$)")
 
 
 def shorten_text(text: str, max_tokens: int, *, model_id: str | None = None, what: str = "tool result") -> str:
@@ -132,9 +162,12 @@ def router_summarizer(
     model: str | None = None,
     max_tokens: int = 400,
     timeout: float = 90.0,
+    fallback: str | None = None,
 ) -> Summarize:
     """A ``Summarize`` that asks ``router`` (anything with ``async chat(model, messages, **kw)``) for a
     summary with the ``summary`` model role (``ASSISTANT_MODEL_SUMMARY`` / ``[models] summary``).
+    When that role is not set and its default (the free-model chain) cannot answer, ``fallback`` (the
+    model the conversation is compacted for: it is reachable, it just answered) writes it.
 
         compactor = Compactor(router_summarizer(router))
     """
@@ -142,12 +175,25 @@ def router_summarizer(
     async def summarize(text: str) -> str:
         chosen = model or _summary_model()
         request = [Message.system(SUMMARY_INSTRUCTIONS), Message.user(text)]
-        response = await asyncio.wait_for(
-            router.chat(chosen, request, max_tokens=max_tokens, temperature=0.2), timeout=timeout
-        )
+        try:
+            response = await asyncio.wait_for(
+                router.chat(chosen, request, max_tokens=max_tokens, temperature=0.2), timeout=timeout
+            )
+        except LLMError:
+            if model or not fallback or fallback == chosen or not _summary_role_unset():
+                raise
+            response = await asyncio.wait_for(
+                router.chat(fallback, request, max_tokens=max_tokens, temperature=0.2), timeout=timeout
+            )
         return (response.text or "").strip()
 
     return summarize
+
+
+def _summary_role_unset() -> bool:
+    from ..free_models.roles import role_settings
+
+    return any(s.role == "summary" and s.source == "default" for s in role_settings())
 
 
 def _summary_model() -> str:

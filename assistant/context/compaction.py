@@ -42,6 +42,7 @@ from ._recovery import (
 from ._summarize import (
     NOTE_HEADER,
     Summarize,
+    first_sentences,
     render_transcript,
     router_summarizer,
     shorten_text,
@@ -300,7 +301,7 @@ async def _summarize_oldest(
         calls += 1
         work.units = [unit for unit in work.units if all(unit is not taken for taken in chunk)]
         note = note or f"({len(flat)} earlier messages were removed; the summary model returned nothing.)"
-        work.note = shorten_text(note, max(32, target // 4), model_id=work.model_id, what="summary")
+        work.note = first_sentences(note, max(32, target // 4), model_id=work.model_id) or note[:200]
         summarised += len(flat)
         current = work.tokens()
     if summarised:
@@ -374,7 +375,8 @@ class Compactor:
         summarize = self._summarize
         if self._router is not None:
             # The summary model may be the small model that overflowed: its request must fit there too.
-            summarize = router_summarizer(self._router, max_tokens=min(self._summary_max, max(64, budget_tokens // 4)))
+            summarize = router_summarizer(self._router, max_tokens=min(self._summary_max, max(64, budget_tokens // 4)),
+                                          fallback=model_id)
         result = await compact(
             messages,
             budget_tokens=budget_tokens,

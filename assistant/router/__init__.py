@@ -41,7 +41,7 @@ from ._candidates import Candidate, RunState, plan, screen
 from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from ._media import MediaHelper
-from ._roles import expand_model, overflow_model, policy_from_config
+from ._roles import expand_model, policy_from_config
 from .health import HealthStore, circuit_key, key_hash
 from .policies import Action, RetryState, RouterPolicy, Situation, decide
 from .ratelimit import RateLimiter, limit_rules
@@ -71,7 +71,7 @@ class Router:
         compactor: CompactFn | bool | None = None,
     ) -> None:
         self.registry = registry if registry is not None else LLMRegistry.from_env()
-        self.catalog = catalog
+        self.catalog = catalog if catalog is not None else ctx.shared_catalog()
         self.policy = policy or policy_from_config(self.registry.config)
         if health is None:
             health, self.limiter = open_state(clock=self.policy.clock, breaker=self.policy.breaker)
@@ -200,9 +200,9 @@ class Router:
         candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
         if then_auto and model != "auto":
             candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
-        compacted = False
-        overflow_tried = False
-        while True:
+        call.state.catalog = self.catalog
+        recovery = ctx.Recovery(self, call)
+        while candidates:
             for index, cand in enumerate(candidates):
                 async for event in self._candidate(cand, call, candidates[index + 1 :]):
                     yield event
@@ -212,24 +212,9 @@ class Router:
                 yield event
             if call.response is not None:
                 return
-            overflow = [] if overflow_tried or not (call.state.too_small or call.state.overflowed) else overflow_model(self.registry)
-            if overflow:
-                # The overflow role (a big-window model) before any history is compacted; the user named
-                # it for this, so an unknown window does not screen it out.
-                candidates = plan(overflow, needs_tools=needs_tools, registry=self.registry, free_models=None, catalog=self.catalog)
-                overflow_tried = True
-                call.state.min_window = 0
-                continue
-            best = ctx.squeezed_best(call.state)
-            if best is None or compacted or (compactor := self.compactor) is None:
-                break
-            compacted = True
-            before = call.state.messages
-            async for event in ctx.compact_history(compactor, best, call):
+            async for event in recovery.after(candidates):
                 yield event
-            if call.state.messages is before:
-                break
-            candidates = [best]
+            candidates = recovery.next
         raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
 
     async def _waiting_room(self, call: Call) -> AsyncIterator[StreamEvent]:
@@ -290,6 +275,7 @@ class Router:
         circuit = self._circuit(cand.provider)
         if self.health.doc.providers:
             await self._forget_stale_disable(cand.provider)
+        await ctx.know_window(self.registry, self.catalog, cand, state)
         ollama = None
         if self.registry.spec(cand.provider).family == "ollama":
             if cand.free_entry and ctx.unpulled(cand, self.catalog):
@@ -301,7 +287,7 @@ class Router:
             # Screened against the num_ctx it will run with: Ollama cuts a longer prompt silently.
             ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
             if ollama.record and ollama.num_ctx:
-                await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx)
+                await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx, source="the num_ctx sent to Ollama")
         skipped = self._screen(cand, state, probe=True, resting=not last_resort)
         if skipped is not None:
             if skipped[0] == "context_overflow" and state.window(cand):
@@ -322,7 +308,7 @@ class Router:
                 keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
                 prompt_mode=bool(state.tools) and not native)
             if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
-                    and cand.supports_tools is not True):
+                    and not (cand.free_entry and cand.supports_tools is True)):
                 # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
                 # entry the free-models list marks as tool-capable is not warned about.
                 yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
@@ -361,6 +347,9 @@ class Router:
                         yield note
                     return
                 request = request.model_copy(update={"messages": stand_in})
+            request, lowered = ctx.fit_reply(request, cand, state)
+            if lowered and call.streaming:
+                yield status_event(f"{cand.model_id}: {lowered}")
             client = self.registry.client(cand.provider, tries.key)
             # A success only closes a circuit when it was sent after the circuit opened.
             sent = policy.clock()
@@ -423,6 +412,7 @@ class Router:
     ) -> None:
         """Record the answer (continued first when the model's own output limit cut it mid-answer)."""
         notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
+        notes += call.state.notes
         policy = self.policy
         # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
         # text is already out.
@@ -530,8 +520,7 @@ class Router:
             tries.key_i = self._key_index[cand.provider] = (tries.key_i + 1) % len(tries.keys)
             tries.fresh_keys -= 1
         else:
-            await self._give_up(action, err, cand, state)
-            return False
+            return await self._give_up(action, err, cand, state)
         return True
 
     # --- pieces -----------------------------------------------------------------------------------
@@ -565,23 +554,26 @@ class Router:
         self.health.release(circuit, sent)
         return False
 
-    async def _give_up(self, action: Action, err: LLMError, cand: Candidate, state: RunState) -> None:
-        """Leave this candidate, first recording what the next calls should know."""
+    async def _give_up(self, action: Action, err: LLMError, cand: Candidate, state: RunState) -> bool:
+        """Leave this candidate, first recording what the next calls should know (True: a request
+        that only asked too much room for the answer goes to it again, with a lower max_tokens)."""
         if action.kind == "cool_down":
             key = cand.provider if action.scope == "provider" else cand.model_id
             await self.health.cool_down(key, action.wait_s, f"{err.kind}: {err.message[:120]}")
         elif action.kind == "disable":
             await self.health.disable(cand.provider, kind=err.kind, detail=err.message, key_hash=self._key_hash(cand.provider))
         elif action.kind == "bigger_window":
-            await self._learn_window(cand, err, state)
+            return await self._learn_window(cand, err, state)
         elif err.kind == "tools_unsupported":
             state.no_tools.add(cand.model_id)
+        return False
 
-    async def _learn_window(self, cand: Candidate, err: LLMError, state: RunState) -> None:
+    async def _learn_window(self, cand: Candidate, err: LLMError, state: RunState) -> bool:
         window = getattr(err, "context_window", None)
-        state.overflow(cand, window, getattr(err, "prompt_tokens", None))
+        again = state.overflow(cand, window, getattr(err, "prompt_tokens", None))
         if window:
             await ctx.remember_window(self.catalog, cand.model_id, window)
+        return again
 
     async def _forget_stale_disable(self, provider: str) -> None:
         entry = self.health.doc.providers.get(provider)

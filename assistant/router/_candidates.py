@@ -20,12 +20,29 @@ from ..messages import Message, ToolSpec
 from ..registry import LLMRegistry, split_model_id
 from .health import HealthStore
 
-__all__ = ["Candidate", "RunState", "plan", "screen", "DEFAULT_CHAIN", "LEARNED_SOURCE"]
+__all__ = ["Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
 
 # "auto" before the free-models store exists: the embedded local model.
 DEFAULT_CHAIN = ("llama/smollm2",)
 # How ``ModelCatalog.sources`` marks a window learned at run time ("learned from a context overflow error").
 LEARNED_SOURCE = "learned"
+# The room kept for the answer is at most this share of the window, so a small window keeps most of
+# itself for the prompt (a max_tokens above it is lowered to what the prompt leaves, not fatal).
+REPLY_SHARE = 0.25
+# Without max_tokens, the room kept for the answer on a big window.
+DEFAULT_REPLY_ROOM = 4096
+# Token-count ratios (real / estimated) outside these bounds are bad samples and are ignored.
+_RATIO_BOUNDS = (0.4, 2.5)
+
+
+def reply_room(window: int, max_tokens: int | None) -> int:
+    """Tokens of ``window`` kept for the answer: ``max_tokens`` (or ``DEFAULT_REPLY_ROOM``), at most a
+    quarter of the window.
+
+        reply_room(512, 1024) == 128; reply_room(128_000, None) == 4096; reply_room(4096, 16) == 16
+    """
+    share = max(int(window * REPLY_SHARE), 1)
+    return min(max_tokens, share) if max_tokens else min(DEFAULT_REPLY_ROOM, share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +74,49 @@ class RunState:
     too_small: list[Candidate] = field(default_factory=list)
     no_tools: set[str] = field(default_factory=set)
     learned: dict[str, int] = field(default_factory=dict)
+    # model name (the part after the provider) -> real / estimated prompt tokens, from a server's
+    # /tokenize or the size an overflow error stated; a model's tokenizer is the same on every server.
+    ratios: dict[str, float] = field(default_factory=dict)
+    # Where ratios learned in earlier calls live (``ModelCatalog.token_ratio``), when the router has one.
+    catalog: Any = None
+    # What the call changed on the way (a lowered max_tokens), for the answer's attempt.
+    notes: list[str] = field(default_factory=list)
+    # Model ids whose server was asked for the prompt's exact size in this call.
+    measured: set[str] = field(default_factory=set)
 
-    def tokens(self, model_id: str) -> int:
-        """The prompt's estimated size (computed once per call)."""
+    def raw_tokens(self, model_id: str) -> int:
+        """The prompt's size by ``context.estimate_tokens`` (computed once per call)."""
         if self.estimate is None:
             self.estimate = _estimate(self.messages, self.tools, model_id)
         return self.estimate
+
+    def tokens(self, model_id: str) -> int:
+        """The prompt's size on ``model_id``: the estimate, calibrated when its real size was measured."""
+        raw = self.raw_tokens(model_id)
+        return max(int(raw * self.ratio(model_id) + 0.999), 1)
+
+    def ratio(self, model_id: str) -> float:
+        """Real / estimated tokens for ``model_id`` (1.0 until measured)."""
+        name = _model_name(model_id)
+        found = self.ratios.get(name)
+        if found is None:
+            lookup = getattr(self.catalog, "token_ratio", None)
+            found = self.ratios[name] = (lookup(model_id) if lookup is not None else None) or 1.0
+        return found
+
+    def calibrate(self, model_id: str, real: int) -> float | None:
+        """Remember that this call's prompt is ``real`` tokens on ``model_id``; returns the ratio kept."""
+        raw = self.raw_tokens(model_id)
+        if real <= 0 or raw <= 0:
+            return None
+        ratio = real / raw
+        if not _RATIO_BOUNDS[0] <= ratio <= _RATIO_BOUNDS[1]:
+            return None  # not this prompt's size (another prompt, a proxy's own count): ignored
+        self.ratios[_model_name(model_id)] = ratio
+        remember = getattr(self.catalog, "calibrate", None)
+        if remember is not None:
+            remember(model_id, ratio)
+        return ratio
 
     def upper_bound(self) -> int:
         """A cheap ceiling on the prompt's tokens (a token is at least one character, plus framing),
@@ -74,7 +128,7 @@ class RunState:
         return self.bound
 
     def reset_messages(self, messages: list[Message]) -> None:
-        self.messages = messages
+        self.messages = list(messages)
         self.estimate = self.bound = None
         self.min_window = 0
         self.overflowed = []
@@ -84,23 +138,46 @@ class RunState:
         """The best known window of ``cand``: learned during this call, else listed."""
         return self.learned.get(cand.model_id) or cand.window
 
-    def overflow(self, cand: Candidate, window: int | None, prompt_tokens: int | None) -> None:
-        """``cand`` said the prompt does not fit (stating its window and the prompt's size, if it did)."""
+    def overflow(self, cand: Candidate, window: int | None, prompt_tokens: int | None) -> bool:
+        """``cand`` said the request does not fit (stating its window and the prompt's size, if it did).
+        True when the prompt itself fits that window and only the room asked for the answer did not:
+        the same candidate is then worth another try with a lower max_tokens."""
         if window:
             self.learned[cand.model_id] = window
+        if prompt_tokens:
+            self.calibrate(cand.model_id, prompt_tokens)
         window = window or self.window(cand) or 0
         prompt = prompt_tokens or self.tokens(cand.model_id)
+        if window and self.max_tokens and prompt + reply_room(window, self.max_tokens) <= window < prompt + self.max_tokens:
+            if not any(c.model_id == cand.model_id for c in self.overflowed):
+                self.overflowed.append(cand)
+                return True
         # Never resend this prompt to the same or a smaller window.
-        self.min_window = max(self.min_window, prompt + (self.max_tokens or 0), window + 1)
+        self.min_window = max(self.min_window, prompt + 1, window + 1)
         self.overflowed.append(cand)
+        return False
+
+    def reply_limit(self, cand: Candidate) -> int | None:
+        """A max_tokens that fits ``cand``'s known window with this prompt, when the one asked for
+        does not: the room kept for the answer (``reply_room``). None: keep what was asked."""
+        window = self.window(cand)
+        if not window or not self.max_tokens:
+            return None
+        room = window - self.tokens(cand.model_id)
+        if self.max_tokens <= room:
+            return None
+        # The room kept for answers, not all that is left: an answer that fills a small window
+        # leaves the next turn nothing but compaction.
+        return max(min(room, reply_room(window, self.max_tokens)), 1)
 
     def budget(self, cand: Candidate) -> int:
-        """How many tokens a compacted history may take to fit ``cand``."""
+        """How many tokens (as ``context.estimate_tokens`` counts them) a compacted history may take to
+        fit ``cand``: its window less room for the answer and 10% headroom."""
         window = self.window(cand)
         if not window:
-            return max(self.tokens(cand.model_id) // 2, 1)
-        # 10% headroom: the estimate is not the model's own tokenizer.
-        return max(int(window * 0.9) - (self.max_tokens or 0), window // 4)
+            return max(self.raw_tokens(cand.model_id) // 2, 1)
+        real = max(int(window * 0.9) - reply_room(window, self.max_tokens), window // 4)
+        return max(int(real / self.ratio(cand.model_id)), 1)
 
 
 def plan(
@@ -197,24 +274,26 @@ def screen(
 
 
 def _window_reason(cand: Candidate, state: RunState) -> str | None:
+    # A window nobody knows is tried: the provider says when the prompt does not fit. Only a window
+    # known too small is passed over, and a prompt never goes back to a window that refused it.
+    if state.min_window and any(c.model_id == cand.model_id for c in state.overflowed):
+        return "the prompt already overflowed this model"
     window = state.window(cand)
-    if state.min_window:
-        if any(c.model_id == cand.model_id for c in state.overflowed):
-            return "the prompt already overflowed this model"
-        if window is None:
-            return f"window unknown; the prompt needs {state.min_window} tokens"
-        if window < state.min_window:
-            return f"window {window} < {state.min_window} tokens needed"
-        return None
     if window is None:
         return None
-    reply = state.max_tokens or 0
+    if window < state.min_window:
+        return f"window {window} < {state.min_window} tokens needed"
+    reply = reply_room(window, state.max_tokens)
     if window >= state.upper_bound() + reply:
         return None
     need = state.tokens(cand.model_id) + reply
     if window < need:
-        return f"window {window} < ~{need} tokens (prompt + max_tokens)"
+        return f"window {window} < ~{need} tokens (prompt + {reply} for the answer)"
     return None
+
+
+def _model_name(model_id: str) -> str:
+    return model_id.partition("/")[2] or model_id
 
 
 def _estimate(messages: Sequence[Message], tools: Sequence[ToolSpec], model_id: str) -> int:

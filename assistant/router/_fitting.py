@@ -9,6 +9,12 @@
   and the candidate is screened against it; an answer whose ``prompt_eval_count`` shows the prompt was
   cut is turned into a ``ContextOverflowError`` instead of being returned.
 - Length continuation: a plain answer cut by the model's default output limit is continued.
+- Knowing the window: a local server is asked for its own window on first use (``know_window``, via
+  ``ModelCatalog.probe``); a llama.cpp server near its window counts the prompt exactly (``/tokenize``),
+  and so does an overflow error that states the prompt's size: the estimate is calibrated by both. A
+  max_tokens the window cannot hold next to the prompt is lowered (``fit_reply``), with a status line.
+- The overflow role: a conversation that fits no window tried moves, whole, to the ``overflow`` role's
+  model (``ASSISTANT_MODEL_OVERFLOW`` or ``[models] overflow``) when one is set, before any compaction.
 
     window = ollama_window(cand, request, catalog, state)       # before screening an Ollama candidate
     if (err := truncation(cand, state, window, response)) is not None: raise err
@@ -16,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -26,10 +33,17 @@ from ..context._recovery import OLLAMA_NUM_CTX_CAP, continue_if_cut, num_ctx_for
 from ..errors import AllModelsFailedError, ContextOverflowError, LLMError
 from ..messages import ChatRequest, ChatResponse, Message, StreamEvent, Usage
 from ._call import Call, hop
-from ._candidates import Candidate, RunState
+from ._candidates import Candidate, RunState, plan
 from ._hops import describe, status_event, summary
 
 __all__ = [
+    "shared_catalog",
+    "Recovery",
+    "know_window",
+    "fit_reply",
+    "overflow_candidates",
+    "move_to_overflow",
+    "EXACT_COUNT_TIMEOUT",
     "CompactFn",
     "Compaction",
     "default_compactor",
@@ -54,6 +68,116 @@ CompactFn = Callable[..., Awaitable[Sequence[Message]]]
 # ('msg="truncating input prompt" limit=2048 prompt=3940 keep=5 new=2048'); newer servers pick 4096
 # or more from free memory, so this is the floor below which a low count is the prompt cache.
 OLLAMA_DEFAULT_NUM_CTX = 2048
+# A llama.cpp server counts a prompt in milliseconds; one that takes longer is busy generating.
+EXACT_COUNT_TIMEOUT = 5.0
+
+
+# --- knowing the window -------------------------------------------------------------------------
+
+def shared_catalog() -> Any:
+    """The process's ``ModelCatalog`` for the current ``ASSISTANT_HOME`` (what ``Router()`` uses)."""
+    from ..catalog import default_catalog
+
+    return default_catalog()
+
+
+async def know_window(registry: Any, catalog: Any, cand: Candidate, state: RunState) -> None:
+    """Before ``cand`` is screened: its local server's own window (asked once a minute at most), and
+    the prompt's exact size from a llama.cpp server when the estimate alone would decide the skip."""
+    spec = registry.spec(cand.provider)
+    if not spec.local:
+        return
+    probe = getattr(catalog, "probe", None)
+    if probe is not None and cand.model_id not in state.learned:
+        window = await probe(registry, cand.model_id)
+        if window:
+            state.learned[cand.model_id] = window
+    window = state.window(cand)
+    if not window or cand.model_id in state.measured or spec.wire_kind != "llama":
+        return
+    from ._candidates import reply_room
+
+    if state.upper_bound() + reply_room(window, state.max_tokens) <= window:
+        return
+    state.measured.add(cand.model_id)
+    from ..context.tokens import count_tokens_exact
+    from ..providers._http import HTTPClient
+
+    client = registry.client(cand.provider)
+    if not isinstance(client, HTTPClient):
+        return
+    try:
+        exact = await asyncio.wait_for(count_tokens_exact(client, state.messages, state.tools), EXACT_COUNT_TIMEOUT)
+    except (LLMError, OSError, ValueError, asyncio.TimeoutError):
+        return  # an older server without /apply-template: the estimate stands
+    state.calibrate(cand.model_id, exact)
+
+
+def fit_reply(request: ChatRequest, cand: Candidate, state: RunState) -> tuple[ChatRequest, str | None]:
+    """``request`` with a max_tokens the known window can hold next to the prompt, and a line saying
+    so when it had to be lowered (None when it already fit or the window is unknown)."""
+    limit = state.reply_limit(cand)
+    if limit is None or request.max_tokens is None or request.max_tokens <= limit:
+        return request, None
+    note = f"max_tokens lowered from {request.max_tokens} to {limit} to fit the {state.window(cand)}-token window"
+    if note not in state.notes:
+        state.notes.append(note)
+    return request.model_copy(update={"max_tokens": limit}), note
+
+
+class Recovery:
+    """What a router call does when no candidate could take the prompt for its window: first the
+    ``overflow`` role's model (a big window the user named for this) with the whole conversation, then
+    the history compacted for the biggest window that refused it. ``after`` yields the status events;
+    ``next`` is then the candidates to try (empty: give up)."""
+
+    def __init__(self, router: Any, call: Call) -> None:
+        self.router, self.call = router, call
+        self.compacted = self.overflow_tried = False
+        self.next: list[Candidate] = []
+
+    async def after(self, tried: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
+        self.next = []
+        call = self.call
+        best = squeezed_best(call.state)
+        if best is None:
+            return
+        if not self.overflow_tried:
+            self.overflow_tried = True
+            extra = overflow_candidates(self.router, tried, call)
+            if extra:
+                note = move_to_overflow(call, best, extra)
+                if call.streaming:
+                    yield note
+                self.next = extra
+                return
+        if self.compacted or (compactor := self.router.compactor) is None:
+            return
+        self.compacted = True
+        before = call.state.messages
+        async for event in compact_history(compactor, best, call):
+            yield event
+        if call.state.messages is not before:
+            self.next = [best]
+
+
+def overflow_candidates(router: Any, tried: Sequence[Candidate], call: Call) -> list[Candidate]:
+    """The ``overflow`` role's candidates not tried yet in this call (none when the role is not set)."""
+    from ._roles import overflow_model
+
+    ids = overflow_model(router.registry)
+    if not ids:
+        return []
+    seen = {c.model_id for c in tried} | {c.model_id for c in call.state.overflowed + call.state.too_small}
+    found = plan(ids, needs_tools=bool(call.state.tools), registry=router.registry, free_models=None, catalog=router.catalog)
+    return [c for c in found if c.model_id not in seen and router.registry.configured(c.provider)]
+
+
+def move_to_overflow(call: Call, best: Candidate, extra: Sequence[Candidate]) -> StreamEvent:
+    """The hop that says the conversation moves, whole, to the overflow role's model."""
+    names = ", ".join(c.model_id for c in extra)
+    return hop(call, best, "context_overflow", None, 0.0,
+               f"the conversation does not fit {best.model_id}; moving to the overflow model {names}")
 
 
 # --- compaction ---------------------------------------------------------------------------------
@@ -199,11 +323,12 @@ def truncation(cand: Candidate, state: RunState, window: OllamaWindow, response:
     )
 
 
-async def remember_window(catalog: Any, model_id: str, window: int) -> None:
-    """Tell the catalog (sync ``ModelCatalog`` or an async double) the window ``model_id`` really has."""
+async def remember_window(catalog: Any, model_id: str, window: int, *, source: str | None = None) -> None:
+    """Tell the catalog (sync ``ModelCatalog`` or an async double) the window ``model_id`` really has
+    (``source``: where it was seen; a context overflow error when None)."""
     learn = getattr(catalog, "learn", None)
     if learn is not None:
-        result = learn(model_id, context_window=window)
+        result = learn(model_id, context_window=window, **({"source": source} if source else {}))
         if inspect.isawaitable(result):
             await result
 
