@@ -1,7 +1,8 @@
 """End to end, the way a user meets context limits: two real llama.cpp servers (SmolLM2-135M), ``small``
 (n_ctx 512) and ``big`` (n_ctx 4096), declared as two ``[providers.*]`` tables in the config.toml of a
 fresh ``ASSISTANT_HOME``. Nothing else is prepared: no catalog built by the test, no max_tokens. The
-servers cap every reply at ``N_PREDICT`` tokens so the suite stays quick on two CPU cores."""
+servers run one thread each and default to ``N_PREDICT`` tokens for a request that names no
+max_tokens; the engine's own requests are held to a quarter of the small window."""
 
 from __future__ import annotations
 
@@ -21,9 +22,39 @@ import pytest
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
-# About 1,000 SmolLM2 tokens: twice the small window, well inside the big one.
-LONG_TEXT = "The yellow tram number 28 climbs the steep hills of Lisbon past the cathedral. " * 55
 N_PREDICT = 64
+# Eight turns of notes (about 150 tokens each): together three times the small window.
+NOTES = {
+    "trams": "Tram 28 is the most famous tram line in Lisbon. The old yellow cars were built in the 1930s and "
+             "still run on narrow tracks through Graca, Alfama, Baixa and Estrela. Locals use it to get up the "
+             "steep streets, and visitors ride it to see the old town. The trams are small, so they fill up fast "
+             "in the summer, and pickpockets like the crowds.",
+    "hills": "Lisbon is called the city of seven hills. The streets climb from the river to viewpoints called "
+             "miradouros, such as Senhora do Monte and Santa Luzia. Old funiculars like the Gloria and the Bica "
+             "carry people up the hardest slopes, and the Santa Justa lift links the Baixa with the Carmo square.",
+    "the cathedral": "The Se cathedral is the oldest church in Lisbon. It was begun in 1147, after the city was "
+             "taken from the Moors, and it looks like a fortress with two towers. Earthquakes damaged it many "
+             "times, most of all in 1755, and it was rebuilt in several styles over the centuries.",
+    "the river": "The Tagus is the longest river of the Iberian Peninsula and meets the Atlantic at Lisbon. Its "
+             "estuary is so wide that people call it the sea of straw. Ferries cross it every day to Cacilhas "
+             "and Barreiro, and the waterfront has parks, bike paths and old warehouses turned into restaurants.",
+    "bridges": "Two bridges cross the Tagus at Lisbon. The red 25 de Abril bridge opened in 1966 and looks like "
+             "the Golden Gate bridge in San Francisco. The Vasco da Gama bridge opened in 1998 and is more than "
+             "twelve kilometres long, one of the longest bridges in Europe.",
+    "food": "Lisbon is known for pasteis de nata, small custard tarts with crisp pastry, best eaten warm with "
+             "cinnamon. Grilled sardines are the food of the June festivals. Bacalhau, dried salted cod, is "
+             "cooked in hundreds of ways, and bifanas are pork sandwiches sold in small cafes.",
+    "music": "Fado is the traditional music of Lisbon. A singer performs sad songs about longing and the sea, "
+             "with a Portuguese guitar and a classical guitar. It is heard in small taverns in Alfama and Bairro "
+             "Alto, and it is on the UNESCO list of intangible cultural heritage since 2011.",
+    "the sea": "Lisbon lies close to the Atlantic Ocean. Trains run along the coast to Cascais and Estoril, "
+             "where there are sandy beaches, and surfers go to Carcavelos and Costa da Caparica. In the age of "
+             "discoveries ships left from Belem to sail to Africa, India and Brazil.",
+}
+
+
+# About 1,200 SmolLM2 tokens of varied prose: over twice the small window, well inside the big one.
+LONG_TEXT = " ".join(NOTES.values()) + " "
 # llama.cpp's own server from the xllamacpp wheel, as assistant.local runs it, plus a reply cap.
 _SERVER = """
 import signal, sys, threading, xllamacpp
@@ -142,36 +173,6 @@ def test_run_with_a_chain_answers_from_the_big_server_with_the_overflow_recorded
     assert "512" in attempts[0]["detail"]
     assert attempts[-1]["provider"] == "big" and attempts[-1]["kind"] is None
     assert looks_like_an_answer(result["output"]), result["output"]
-
-
-# Eight turns of notes (about 150 tokens each): together three times the small window.
-NOTES = {
-    "trams": "Tram 28 is the most famous tram line in Lisbon. The old yellow cars were built in the 1930s and "
-             "still run on narrow tracks through Graca, Alfama, Baixa and Estrela. Locals use it to get up the "
-             "steep streets, and visitors ride it to see the old town. The trams are small, so they fill up fast "
-             "in the summer, and pickpockets like the crowds.",
-    "hills": "Lisbon is called the city of seven hills. The streets climb from the river to viewpoints called "
-             "miradouros, such as Senhora do Monte and Santa Luzia. Old funiculars like the Gloria and the Bica "
-             "carry people up the hardest slopes, and the Santa Justa lift links the Baixa with the Carmo square.",
-    "the cathedral": "The Se cathedral is the oldest church in Lisbon. It was begun in 1147, after the city was "
-             "taken from the Moors, and it looks like a fortress with two towers. Earthquakes damaged it many "
-             "times, most of all in 1755, and it was rebuilt in several styles over the centuries.",
-    "the river": "The Tagus is the longest river of the Iberian Peninsula and meets the Atlantic at Lisbon. Its "
-             "estuary is so wide that people call it the sea of straw. Ferries cross it every day to Cacilhas "
-             "and Barreiro, and the waterfront has parks, bike paths and old warehouses turned into restaurants.",
-    "bridges": "Two bridges cross the Tagus at Lisbon. The red 25 de Abril bridge opened in 1966 and looks like "
-             "the Golden Gate bridge in San Francisco. The Vasco da Gama bridge opened in 1998 and is more than "
-             "twelve kilometres long, one of the longest bridges in Europe.",
-    "food": "Lisbon is known for pasteis de nata, small custard tarts with crisp pastry, best eaten warm with "
-             "cinnamon. Grilled sardines are the food of the June festivals. Bacalhau, dried salted cod, is "
-             "cooked in hundreds of ways, and bifanas are pork sandwiches sold in small cafes.",
-    "music": "Fado is the traditional music of Lisbon. A singer performs sad songs about longing and the sea, "
-             "with a Portuguese guitar and a classical guitar. It is heard in small taverns in Alfama and Bairro "
-             "Alto, and it is on the UNESCO list of intangible cultural heritage since 2011.",
-    "the sea": "Lisbon lies close to the Atlantic Ocean. Trains run along the coast to Cascais and Estoril, "
-             "where there are sandy beaches, and surfers go to Carcavelos and Costa da Caparica. In the age of "
-             "discoveries ships left from Belem to sail to Africa, India and Brazil.",
-}
 
 
 def test_a_default_chat_session_on_the_small_server_keeps_answering_long_turns(user_home: Path) -> None:
