@@ -66,6 +66,9 @@ p.hostnames = ["127.0.0.1"]
 p.port = port
 p.n_ctx = ctx
 p.n_predict = n_predict
+# A 135M model loops easily; DRY sampling (llama.cpp's repetition guard) keeps replies readable.
+p.sampling.dry_multiplier = 0.8
+p.sampling.penalty_repeat = 1.1
 p.n_parallel = 1
 p.cpuparams.n_threads = 1
 p.cpuparams_batch.n_threads = 1
