@@ -286,3 +286,23 @@ def test_assistant_models_shows_a_window_learned_by_the_router_for_a_declared_pr
     assert main(["models", "--provider", "small", "--json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert (listed["id"], listed["context_window"], listed["source"]) == ("smollm2", 512, "learned from server small /props")
+
+
+async def test_a_single_model_compacts_first_and_moves_to_the_overflow_model_only_when_that_fails(monkeypatch) -> None:
+    monkeypatch.setenv("ASSISTANT_MODEL_OVERFLOW", "big/m")
+    calls: list[int] = []
+
+    def small(req: Any) -> Any:
+        calls.append(len(req.messages))
+        if len(req.messages) > 2:
+            raise ContextOverflowError("too long", context_window=512, prompt_tokens=900, status=400)
+        return ChatResponse(text="from small", model=req.model)
+
+    async def compactor(messages: list[Message], budget: int, model_id: str, *, tools: Any) -> list[Message]:
+        return [messages[0], messages[-1]]  # the summary would go into the system prompt
+
+    big = FakeClient(answer("from big"))
+    router = make_router({"small": FakeClient(small), "big": big}, compactor=compactor)
+    history = [Message.system("Be brief."), *[Message.user(f"turn {i}") for i in range(6)]]
+    resp = await router.chat("small/m", history)
+    assert resp.text == "from small" and big.requests == []  # compaction was enough

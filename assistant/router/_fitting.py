@@ -127,13 +127,15 @@ def fit_reply(request: ChatRequest, cand: Candidate, state: RunState) -> tuple[C
 
 class Recovery:
     """What a router call does when no candidate could take the prompt for its window: first the
-    ``overflow`` role's model (a big window the user named for this) with the whole conversation, then
-    the history compacted for the biggest window that refused it. ``after`` yields the status events;
-    ``next`` is then the candidates to try (empty: give up)."""
+    history compacted for the biggest window that refused it; when even that cannot fit (compaction
+    fails, finds nothing to cut, or the compacted prompt overflows again), the ``overflow`` role's
+    model (a big window the user named for this) with the whole conversation. ``after`` yields the
+    status events; ``next`` is then the candidates to try (empty: give up)."""
 
     def __init__(self, router: Any, call: Call) -> None:
         self.router, self.call = router, call
         self.compacted = self.overflow_tried = False
+        self.whole: tuple[list[Message], ChatRequest] | None = None
         self.next: list[Candidate] = []
 
     async def after(self, tried: Sequence[Candidate]) -> AsyncIterator[StreamEvent]:
@@ -142,23 +144,35 @@ class Recovery:
         best = squeezed_best(call.state)
         if best is None:
             return
+        failure: AllModelsFailedError | None = None
+        compactor = self.router.compactor
+        if not self.compacted and compactor is not None:
+            self.compacted = True
+            self.whole = (call.state.messages, call.request)
+            before = call.state.messages
+            try:
+                async for event in compact_history(compactor, best, call):
+                    yield event
+            except AllModelsFailedError as err:
+                failure = err
+            if failure is None and call.state.messages is not before:
+                self.next = [best]
+                return
         if not self.overflow_tried:
             self.overflow_tried = True
             extra = overflow_candidates(self.router, tried, call)
             if extra:
+                if self.whole is not None and call.state.messages is not self.whole[0]:
+                    # The big window gets the conversation as it was, not the compacted one.
+                    call.state.reset_messages(self.whole[0])
+                    call.request = self.whole[1]
                 note = move_to_overflow(call, best, extra)
                 if call.streaming:
                     yield note
                 self.next = extra
                 return
-        if self.compacted or (compactor := self.router.compactor) is None:
-            return
-        self.compacted = True
-        before = call.state.messages
-        async for event in compact_history(compactor, best, call):
-            yield event
-        if call.state.messages is not before:
-            self.next = [best]
+        if failure is not None:
+            raise failure
 
 
 def overflow_candidates(router: Any, tried: Sequence[Candidate], call: Call) -> list[Candidate]:
