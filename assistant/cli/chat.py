@@ -25,7 +25,11 @@ from .run import add_agent_options, build_agent, choose_model
 
 __all__ = ["register", "run"]
 
-_HELP = "type /exit (or Ctrl-D) to leave"
+_HELP = "type /help for commands, /exit (or Ctrl-D) to leave"
+_COMMANDS = """commands:
+  /help          this list
+  /id            the conversation id (resume later with: assistant chat --id ID)
+  /exit, /quit   leave (Ctrl-D too); the conversation is kept"""
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +45,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    build_agent(args, "auto")  # options are checked before choose_model may start a server
     model = choose_model(args.model)
     agent = build_agent(args, model)
     return asyncio.run(_loop(agent, args.conversation, args.verbose, model))
@@ -64,6 +69,12 @@ async def _loop(agent: Any, conversation: str | None, verbose: bool, model: str 
             text = line.strip()
             if text in ("/exit", "/quit"):
                 return 0
+            if text in ("/help", "/?"):
+                print(_COMMANDS, file=sys.stderr)
+                continue
+            if text == "/id":
+                print(session.conversation_id, file=sys.stderr)
+                continue
             if text.startswith("/"):
                 print(f"unknown command {text.split()[0]!r}; {_HELP}", file=sys.stderr)
                 continue

@@ -4,8 +4,9 @@
     assistant run "Summarise https://example.com" --tool fetch_url -v
     assistant run "What day is it in Tokyo?" --model groq/llama-3.3-70b-versatile --json
 
-With no API key configured and no local server running, the embedded local model (SmolLM2 on
-llama.cpp) is started first, and stderr says so. Exit codes: 0 answered (also at the step limit),
+With no API key configured and no local server running, the embedded local model (Qwen2.5-Coder
+on llama.cpp, or the one `assistant local use` picked) is started first, and stderr names it. The task
+may come on stdin (``echo "17 * 23?" | assistant run -``, or no task with a pipe). Exit codes: 0 answered (also at the step limit),
 1 no model could answer, 2 a usage mistake.
 """
 
@@ -23,6 +24,7 @@ from ._render import Renderer, describe_failure
 
 __all__ = ["register", "run", "choose_model", "build_agent"]
 
+# The embedded model's id when nothing more specific is known; ``_embedded_model()`` names the real one.
 EMBEDDED_MODEL = "llama/smollm2"
 
 
@@ -34,7 +36,7 @@ def register(subparsers: Any) -> None:
         "switches go to stderr. Without --model: the free-model chain when a key is configured, else the "
         "embedded local model.",
     )
-    parser.add_argument("task", nargs="+", help="what to do (quote it, or give several words)")
+    parser.add_argument("task", nargs="*", help='what to do (quote it, or give several words); "-" or nothing reads stdin')
     parser.add_argument("--attach", "-a", action="append", default=[], metavar="FILE",
                         help="send an image (png, jpeg, gif, webp) or a PDF with the task (repeatable)")
     add_agent_options(parser)
@@ -70,16 +72,29 @@ def choose_model(explicit: str | None, *, err: Any = None) -> str | list[str]:
     if explicit is not None and not chain:
         raise UsageError("--model is empty: give an id like groq/llama-3.3-70b-versatile, or auto")
     keyed = _remote_key_configured()
+    embedded = _embedded_model()
     if not chain:
         from ..free_models.roles import configured_role
 
         default = configured_role("default")
-        chain = [default] if default else ["auto"] if keyed else [EMBEDDED_MODEL]
-    if EMBEDDED_MODEL in chain or (chain == ["auto"] and not keyed):
+        chain = [default] if default else ["auto"] if keyed else [embedded]
+    if any(_is_embedded(m) for m in chain) or (chain == ["auto"] and not keyed):
         _ensure_local(err, reason=None if explicit else "no API key is configured")
     else:
         _use_running_local()
     return chain[0] if len(chain) == 1 else chain
+
+
+def _embedded_model() -> str:
+    from .. import local
+
+    return local.model_id()
+
+
+def _is_embedded(model_id: str) -> bool:
+    from ..local.models import MODELS
+
+    return model_id.startswith("llama/") and model_id.partition("/")[2] in MODELS
 
 
 def _remote_key_configured() -> bool:
@@ -113,7 +128,9 @@ def _ensure_local(err: Any, *, reason: str | None) -> None:
                 "Or set a provider key, e.g. OPENROUTER_API_KEY or GROQ_API_KEY (see `assistant doctor`)."
             )
         why = f"{reason}: " if reason else ""
-        print(f"{why}starting the embedded local model (SmolLM2-135M on llama.cpp, 127.0.0.1); "
+        served = local.served_model()
+        title = served[1] if served else "the local model"
+        print(f"{why}starting the embedded local model ({title} on llama.cpp, 127.0.0.1); "
               "stop it later with `assistant local stop`", file=err, flush=True)
         try:
             info = local.ensure_running()
@@ -150,9 +167,9 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the task; returns the exit code."""
-    task = " ".join(args.task).strip()
-    if not task:
-        raise UsageError("the task is empty: assistant run \"what to do\"")
+    task = read_task(args.task)
+    # Options are checked (tools, steps) before choose_model may start a server.
+    build_agent(args, "auto")
     model = choose_model(args.model)
     agent = build_agent(args, model)
     renderer = Renderer(verbose=args.verbose, quiet=args.json)
@@ -188,6 +205,17 @@ def attachments(paths: list[str]) -> list[Any]:
         else:
             raise UsageError(f"--attach {name}: send a PDF or an image ({', '.join(IMAGE_TYPES)}), not {kind or 'this file type'}")
     return found
+
+
+def read_task(words: list[str]) -> str:
+    """The task from the arguments, or from stdin when they are "-" or absent and stdin is a pipe."""
+    if words in ([], ["-"]) and not sys.stdin.isatty():
+        task = sys.stdin.read().strip()
+    else:
+        task = " ".join(words).strip()
+    if not task:
+        raise UsageError("the task is empty: assistant run \"what to do\" (or pipe it: echo \"what to do\" | assistant run)")
+    return task
 
 
 async def _drive(agent: Any, task: str, renderer: Renderer, files: list[Any] = ()) -> None:

@@ -1,10 +1,11 @@
 """The free-model list: which no-cost models the ``"auto"`` chain tries, in what order.
 
 ``free-models.json`` holds a ``version``, free-text ``notes`` and a list of ``FreeModel`` entries. The
-store finds it at: the ``path`` argument, ``ASSISTANT_FREE_MODELS``, ``./free-models.json``, else a
-user copy (in the data dir) of the list shipped with the package, made on first use; nothing is ever
-written into site-packages. Each write is locked (a thread lock and a ``.lock`` file beside it) and
-atomic; each read sees what any process last wrote. Bad input raises ``UsageError`` (a ValueError)
+store finds it at: the ``path`` argument (``--file``), ``ASSISTANT_FREE_MODELS``, else a user copy (in
+the config dir) of the list shipped with the package, made on first use. A ``free-models.json`` in the
+working directory (a checkout's tracked copy) is used only when named, and nothing is ever written
+into site-packages. Each write is locked (a thread lock and a lock file in the state dir, never beside
+the list) and atomic; each read sees what any process last wrote. Bad input raises ``UsageError`` (a ValueError)
 or ``UnknownModelError`` (a KeyError) and leaves the file as it was.
 
     store = FreeModelsStore()
@@ -18,6 +19,8 @@ files, providers, local, registry, catalog.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..errors import UsageError
-from ..files.paths import data_dir
+from ..files.paths import config_dir, data_dir, state_dir
 from ..files.store import BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
 from ._file import CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
 
@@ -69,17 +72,28 @@ def packaged_default() -> bytes:
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
-    """``(path, is_user_copy)``: the argument, ``ASSISTANT_FREE_MODELS``, ``./free-models.json``, else
-    the user copy in the data dir (made from the packaged default on first use)."""
+    """``(path, is_user_copy)``: the argument, ``ASSISTANT_FREE_MODELS``, else the user copy in the
+    config dir (made from the packaged default on first use; an older copy in the data dir moves there)."""
     if path is not None:
         return Path(path).expanduser(), False
     env = os.environ.get("ASSISTANT_FREE_MODELS", "").strip()
     if env:
         return Path(env).expanduser(), False
-    local = Path.cwd() / FILE_NAME
-    if local.is_file():
-        return local, False
-    return data_dir() / FILE_NAME, True
+    user = config_dir() / FILE_NAME
+    legacy = data_dir() / FILE_NAME
+    if not user.exists() and legacy.is_file() and legacy != user:
+        with contextlib.suppress(OSError):
+            os.replace(legacy, user)
+    return user, True
+
+
+def _lock_for(path: Path) -> Any:
+    # In the state dir, keyed by the list's absolute path: a lock file beside a checkout's
+    # free-models.json would land in the working tree.
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    locks = state_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return file_lock(locks / f"free-models-{key}")
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -93,7 +107,7 @@ class FreeModelsStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path, self._user_copy = resolve_path(path)
         self._lock = threading.RLock()
-        self._file_lock = file_lock(self.path)
+        self._file_lock = _lock_for(self.path)
         self._cache: tuple[tuple[int, ...] | None, Contents] | None = None
 
     def __repr__(self) -> str:

@@ -47,6 +47,7 @@ from ..providers import LLMClient, ProviderSpec, create_client, declare, get_spe
 from ..providers.specs import PROVIDERS, env_name, is_url_provider, nearest, normalize_name, provider_names
 from ._routes import ConfigRoutes
 from .config import ConfigFile, ProviderSettings, load_config
+from ._embedded import EmbeddedClient
 
 __all__ = ["LLMRegistry", "ProviderSettings", "ConfigFile", "split_model_id"]
 
@@ -299,11 +300,13 @@ class LLMRegistry(ConfigRoutes):
                 f"provider {name!r} has no API key: set {env_name(name, 'API_KEY')} (or {env_name(name, 'API_KEYS')} "
                 f"for several). Configured providers: {', '.join(self.providers()) or '(none)'}"
             )
-        url = settings.spec.resolve_base_url(settings.base_url)
+        embedded = _embedded_llama(name, settings)
+        url = "embedded" if embedded else settings.spec.resolve_base_url(settings.base_url)
         cache_key = (name, url, key or "")
         found = self._clients.get(cache_key)
         if found is None:
-            found = self._clients[cache_key] = create_client(settings.spec, api_key=key, base_url=url)
+            found = self._clients[cache_key] = (
+                EmbeddedClient(settings.spec) if embedded else create_client(settings.spec, api_key=key, base_url=url))
         self._by_key[(provider, key)] = found
         return found
 
@@ -346,6 +349,11 @@ def _aws_ready(spec: ProviderSpec) -> bool:
     from ..providers.bedrock_auth import has_credentials
 
     return has_credentials()
+
+
+def _embedded_llama(name: str, settings: ProviderSettings) -> bool:
+    """The built-in ``llama`` provider with no URL of its own means the embedded server (``local``)."""
+    return name == "llama" and not settings.base_url and not os.environ.get(env_name(name, "BASE_URL"))
 
 
 def _is_canonical(name: str) -> bool:
