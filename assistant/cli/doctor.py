@@ -61,7 +61,8 @@ class Report(BaseModel):
 
     @property
     def usable(self) -> bool:
-        return self.local_installed or any(p.ok for p in self.providers)
+        # A free-models file that does not parse breaks "auto": not ready until it is fixed.
+        return (self.local_installed or any(p.ok for p in self.providers)) and not self.free_chain_error
 
 
 def register(subparsers: Any) -> None:
@@ -111,11 +112,18 @@ async def collect(registry: Any, health: Any, *, timeout: float = 5.0) -> Report
     checks = await asyncio.gather(*(_check(registry, name, timeout) for name in names))
     report = Report(providers=list(checks), local_installed=local.available())
     info = local.status()
+    served = local.served_model()
+    title = served[1] if served else "the local model"
     if info is not None:
         report.local_url = info.url
-        report.local_detail = f"running at {info.url} (pid {info.pid}, ctx {info.ctx_size}); use it with LLAMA_BASE_URL={info.url}"
+        report.local_detail = (f"{title} running at {info.url} (pid {info.pid}, ctx {info.ctx_size}); "
+                               f"the library and `assistant run` use it as {info.model_id}")
+        for check in report.providers:
+            if check.name == "llama" and check.base_url == "embedded":
+                check.base_url = info.url
     elif report.local_installed:
-        report.local_detail = "installed, not running: `assistant run` starts it when no key is set, or `assistant local start`"
+        report.local_detail = (f"{title} installed, not running: `assistant run` starts it when no key is set, "
+                               "or `assistant local start`")
     else:
         report.local_detail = f"not installed: {local.INSTALL_HINT}"
     _free_chain(report, registry)
@@ -151,8 +159,9 @@ async def _check(registry: Any, name: str, timeout: float) -> ProviderCheck:
     check = ProviderCheck(name=name, local=spec.local, keys=[mask_key(k) for k in registry.keys(name)])
     models: list[Any] = []
     try:
-        check.base_url = spec.resolve_base_url(registry.settings(name).base_url)
         client = registry.client(name)
+        check.base_url = "embedded" if type(client).__name__ == "EmbeddedClient" else \
+            spec.resolve_base_url(registry.settings(name).base_url)
         models = await asyncio.wait_for(client.list_models(), timeout)
     except asyncio.TimeoutError:
         check.reachable, check.detail = False, f"no answer within {timeout:g}s"

@@ -78,6 +78,12 @@ class EmbeddedClient:
             raise
 
     async def list_models(self) -> list[ModelInfo]:
+        # Asking what is there (doctor, catalog) never starts a server.
+        if self._inner is None:
+            url = await asyncio.to_thread(embedded_url, start=False)
+            if url is None:
+                raise TransientError("the embedded local model is not running", provider=self.provider,
+                                     code="connect_failed")
         return await (await self._client()).list_models()
 
     async def aclose(self) -> None:
