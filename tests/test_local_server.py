@@ -135,6 +135,8 @@ async def test_auto_falls_back_to_the_local_model_when_the_keyed_provider_is_dow
     monkeypatch.setenv("GROQ_BASE_URL", f"http://127.0.0.1:{port}/openai/v1")
     store = FreeModelsStore(tmp_path / "free.json")
     store.add_model({"id": "groq/llama-3.3-70b-versatile", "supports_tools": True})
+    # As in the shipped list: the embedded model's entry, marked without native tools.
+    store.add_model({"id": "llama/smollm2", "supports_tools": False, "priority": 90})
     local.start(ctx_size=2048, model="smollm2")
     try:
         async with Agent("auto", [add], free_models=store, max_steps=1) as agent:

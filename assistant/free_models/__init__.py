@@ -131,13 +131,14 @@ class FreeModelsStore:
         raise UnknownModelError([model_id], [m.id for m in models], self.path)
 
     def fallback_chain(self, tools: bool = False, registry: _Registry | None = None) -> list[FreeModel]:
-        """Enabled entries, local first, then by priority (stable for ties). ``tools=True`` keeps only
+        """Enabled entries, local first, then by priority (stable for ties); the embedded model last. ``tools=True`` keeps only
         entries with tool support that are not flash models. With ``registry``, entries whose provider
         is not configured there (no key) are dropped.
 
             for entry in store.fallback_chain(tools=True, registry=registry): ...
         """
         chain = sorted((m for m in self._contents().models if m.enabled), key=lambda m: (not m.local, m.priority))
+        chain = _embedded_last(chain)
         if tools:
             chain = [m for m in chain if m.supports_tools and not m.flash]
         if registry is not None:
@@ -279,6 +280,24 @@ class FreeModelsStore:
             # Holding the file lock, nobody else wrote since: what is on disk is ``updated``.
             self._cache = (_signature(self.path), updated)
             return result
+
+
+def _embedded_last(chain: list[FreeModel]) -> list[FreeModel]:
+    """An enabled entry for the embedded model (``llama/smollm2`` in the shipped list) stands for the
+    model the embedded server really serves (``assistant local use``), and goes last: it is the
+    fallback when keyed providers fail. The agent drives it with grammar-constrained actions, so it
+    serves steps with tools too."""
+    from ..local import model_id
+    from ..local.models import MODELS
+
+    embedded = [m for m in chain if m.provider in ("llama", "llamacpp", "llama.cpp") and m.model in MODELS]
+    if not embedded:
+        return chain
+    rest = [m for m in chain if m not in embedded]
+    served = model_id()
+    entry = embedded[0]
+    window = entry.context_window if entry.id == served else None
+    return [*rest, entry.model_copy(update={"id": served, "supports_tools": True, "local": True, "context_window": window})]
 
 
 def _configured(registry: _Registry, provider: str) -> bool:

@@ -22,8 +22,7 @@ from .health import HealthStore
 
 __all__ = ["Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
 
-# "auto" before the free-models store exists: the embedded local model (``local.model_id()`` names
-# the one actually served; this is its fallback name).
+# "auto" before the free-models store exists: the embedded local model.
 DEFAULT_CHAIN = ("llama/smollm2",)
 # How ``ModelCatalog.sources`` marks a window learned at run time ("learned from a context overflow error").
 LEARNED_SOURCE = "learned"
@@ -198,30 +197,20 @@ def plan(
 
 
 def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> list[Any]:
-    embedded = _embedded_id()
     if free_models is None:
-        return [embedded]
+        return [_embedded_id()]
     chain = _usable(free_models.fallback_chain(tools=needs_tools), registry)
     if not chain and needs_tools:
         # No tool-capable free model: the plain chain still works through prompt-guided tools.
         chain = _usable(free_models.fallback_chain(tools=False), registry)
-    # The embedded model (whichever `assistant local use` picked) ends every chain, tools or not: the
-    # agent drives it with grammar-constrained actions, so it is the fallback when keyed providers fail.
-    chain = [e for e in chain if not _is_embedded(e.id)]
-    return [*chain, embedded]
+    return chain or [_embedded_id()]
 
 
 def _embedded_id() -> str:
+    # The model the embedded server serves (or would): Qwen2.5-Coder by default, SmolLM2 as fallback.
     from ..local import model_id
 
     return model_id()
-
-
-def _is_embedded(model_id: str) -> bool:
-    from ..local.models import MODELS
-
-    provider, _, model = model_id.partition("/")
-    return provider in ("llama", "llamacpp", "llama.cpp") and model in MODELS
 
 
 def _usable(entries: Sequence[Any], registry: LLMRegistry) -> list[Any]:
