@@ -163,3 +163,40 @@ def test_doctor_lists_a_disabled_provider_and_re_enables_it(openai_fake, capsys:
     out, _ = capsys.readouterr()
     report = json.loads(out[out.index("{"):])
     assert report["disabled"] == []
+
+
+# --- arguments first, then the server; stdin; version; pipes ------------------------------------
+
+def test_an_unknown_tool_is_refused_before_any_server_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant import local
+
+    assert main(["run", "hi", "--tool", "nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert local.status() is None
+
+
+def test_the_task_can_come_on_stdin(openai_fake, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import io
+
+    openai_fake([say("piped ok")])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("What is in the pipe?\n"))
+    assert main(["run", "--model", "openai/m", "--no-tools"]) == 0
+    assert capsys.readouterr().out == "piped ok\n"
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("assistant ")
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    # `assistant ... | head -1`: the reader leaves early; no traceback may reach the terminal.
+    script = ("import sys; from assistant.cli import main; import assistant.cli.local as l\n"
+              "l._models = lambda args: [print('x' * 100) for _ in range(20000)] and 0\n"
+              "sys.exit(main(['local', 'models']))")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.read(10)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
