@@ -71,13 +71,6 @@ def test_a_direct_answer(qwen_url: str) -> None:
     assert "paris" in _run(qwen_url, "What is the capital of France? Answer with the city name.").lower()
 
 
-# Needs the agent's leading "thought" field in grammar mode (issue 13, the lead's agent work): without
-# it the model commits to an answer before calling the tool. Remove the mark when that lands.
-_NEEDS_THOUGHT = pytest.mark.xfail(reason="answers before reading/calling a tool until the grammar has a thought field",
-                                   strict=False)
-
-
-@_NEEDS_THOUGHT
 def test_reads_a_file_in_the_current_folder(qwen_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("Team notes\nThe weekly meeting is on Thursday at 14:30 in room B7.\n")
@@ -85,7 +78,6 @@ def test_reads_a_file_in_the_current_folder(qwen_url: str, tmp_path: Path, monke
     assert "thursday" in answer.lower()
 
 
-@_NEEDS_THOUGHT
 def test_tells_the_current_time(qwen_url: str) -> None:
     before = datetime.now(timezone.utc)
     answer = _run(qwen_url, "What time is it now in UTC? Use a tool.")
