@@ -5,9 +5,9 @@
     assistant run "What day is it in Tokyo?" --model groq/llama-3.3-70b-versatile --json
 
 With no API key configured and no local server running, the embedded local model (Qwen2.5-Coder
-on llama.cpp, or the one `assistant local use` picked) is started first, and stderr names it. The task
-may come on stdin (``echo "17 * 23?" | assistant run -``, or no task with a pipe). Exit codes: 0 answered (also at the step limit),
-1 no model could answer, 2 a usage mistake.
+on llama.cpp, or the one `assistant local use` picked) is started first, and stderr names it. The
+task may come on stdin (``echo "17 * 23?" | assistant run``, or ``-`` as the task). Exit codes: 0
+answered (also at the step limit), 1 no model could answer, 2 a usage mistake.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from ..errors import LLMError, UsageError
 from ._render import Renderer, describe_failure
 
 __all__ = ["register", "run", "choose_model", "build_agent"]
-
-# The embedded model's id when nothing more specific is known; ``_embedded_model()`` names the real one.
-EMBEDDED_MODEL = "llama/smollm2"
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(

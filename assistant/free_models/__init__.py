@@ -5,8 +5,8 @@ store finds it at: the ``path`` argument (``--file``), ``ASSISTANT_FREE_MODELS``
 the config dir) of the list shipped with the package, made on first use. A ``free-models.json`` in the
 working directory (a checkout's tracked copy) is used only when named, and nothing is ever written
 into site-packages. Each write is locked (a thread lock and a lock file in the state dir, never beside
-the list) and atomic; each read sees what any process last wrote. Bad input raises ``UsageError`` (a ValueError)
-or ``UnknownModelError`` (a KeyError) and leaves the file as it was.
+the list) and atomic; each read sees what any process last wrote. Bad input raises ``UsageError`` (a
+ValueError) or ``UnknownModelError`` (a KeyError) and leaves the file as it was.
 
     store = FreeModelsStore()
     store.add_model(FreeModel(id="groq/llama-3.1-8b-instant", supports_tools=True))
@@ -131,8 +131,9 @@ class FreeModelsStore:
         raise UnknownModelError([model_id], [m.id for m in models], self.path)
 
     def fallback_chain(self, tools: bool = False, registry: _Registry | None = None) -> list[FreeModel]:
-        """Enabled entries, local first, then by priority (stable for ties); the embedded model last. ``tools=True`` keeps only
-        entries with tool support that are not flash models. With ``registry``, entries whose provider
+        """Enabled entries, local first, then by priority (stable for ties), the embedded model last
+        (``_embedded_last``). ``tools=True`` keeps only entries with tool support that are not flash
+        models. With ``registry``, entries whose provider
         is not configured there (no key) are dropped.
 
             for entry in store.fallback_chain(tools=True, registry=registry): ...

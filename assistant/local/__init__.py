@@ -108,8 +108,11 @@ def model_path() -> Path | None:
 
 
 def served_model(*, state_dir: Path | None = None, name: str = "default") -> tuple[str, str] | None:
-    """``(name, title)`` of the model the running server serves, else of the one a start would serve."""
-    info = status(state_dir=state_dir, name=name)
+    """``(name, title)`` of the model the running server serves, else of the one a start would serve.
+    Cheap (a file read and a pid check, no HTTP): the router asks on every ``"auto"`` step."""
+    info = _read_state(_state_file(state_dir, name))
+    if info is not None and not _alive(info.pid):
+        info = None
     if info is not None:
         return info.model, info.title or info.model
     choice = _choice()
