@@ -200,3 +200,11 @@ def test_a_closed_pipe_ends_quietly() -> None:
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_doctor_fails_on_a_broken_free_models_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"version": 1, "models": [')
+    monkeypatch.setenv("ASSISTANT_FREE_MODELS", str(broken))
+    assert main(["doctor", "--timeout", "1"]) == 1
+    assert "cannot read the free-models list" in capsys.readouterr().out
