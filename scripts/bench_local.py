@@ -115,6 +115,12 @@ def main() -> None:
     for name, text in FILES.items():
         (work / name).write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_KEYS"))}
+    # The model files scripts/install.sh joined stay where it put them (the fresh home has none).
+    found = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c",
+                            "from assistant.local import models; print(models.models_dir())"],
+                           env=env, capture_output=True, text=True)
+    if found.returncode == 0 and found.stdout.strip():
+        env.setdefault("ASSISTANT_MODELS_DIR", found.stdout.strip())
     env["ASSISTANT_HOME"] = str(home)
     if args.model:
         env["ASSISTANT_LOCAL_MODEL"] = str(Path(args.model).resolve())
