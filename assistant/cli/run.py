@@ -156,8 +156,8 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
     system = args.system
     if system is None and {"read_file", "list_dir"} & {getattr(t, "__name__", getattr(t, "name", "")) for t in tools}:
         # Small models asked about "config.json" answered from imagination instead of reading it.
-        system = (f"{DEFAULT_SYSTEM_PROMPT} You work in the folder {os.getcwd()}: a file the task names is there, "
-                  "so read it with read_file instead of guessing what it says.")
+        system = (f"{DEFAULT_SYSTEM_PROMPT} A file the task names is in the current folder: read it with "
+                  "read_file (or list_dir) instead of guessing what it says.")
     return Agent(model, tools, max_steps=args.max_steps, system_prompt=system)
 
 
