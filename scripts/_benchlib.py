@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable, Iterator
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,3 +49,14 @@ def chat_server(make_handler: Callable[..., Any], *args: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{queue.get(timeout=10)}"
     finally:
         server.terminate()
+
+
+async def interleaved(fns: dict[str, Callable[[], Awaitable[Any]]], n: int) -> dict[str, float]:
+    """Median seconds per call of each function, calls taken in turns so load spikes hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            await fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}

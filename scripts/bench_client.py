@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from _benchlib import chat_server
+from _benchlib import chat_server, interleaved
 from aiohttp import web
 
 COMPLETION = orjson.dumps({
@@ -91,17 +91,6 @@ async def _raw_stream(session: aiohttp.ClientSession, url: str, payload: dict) -
     return "".join(parts)
 
 
-async def _interleaved(fns: dict[str, Any], n: int) -> dict[str, float]:
-    """Median seconds per call of each function, taken in turns so load spikes hit all alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(n):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            await fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 async def bench(base: str, calls: int) -> dict[str, float]:
     from assistant.messages import ChatRequest, Message
     from assistant.providers import create_client
@@ -131,8 +120,8 @@ async def bench(base: str, calls: int) -> dict[str, float]:
         "raw_50": raw_stream(50), "ours_50": ours_stream(50),
         "raw_400": raw_stream(400), "ours_400": ours_stream(400),
     }
-    await _interleaved(fns, 20)  # warm up connections and code paths
-    med = await _interleaved(fns, calls)
+    await interleaved(fns, 20)  # warm up connections and code paths
+    med = await interleaved(fns, calls)
     await client.aclose()
     await session.close()
     return {

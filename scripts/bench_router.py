@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
-from _benchlib import chat_server
+from _benchlib import chat_server, interleaved
 from aiohttp import web
 
 COMPLETION = orjson.dumps({
@@ -41,17 +41,6 @@ def _handler():  # type: ignore[no-untyped-def]
         return web.Response(body=COMPLETION, content_type="application/json")
 
     return handle
-
-
-async def _interleaved(fns: dict[str, Call], n: int) -> dict[str, float]:
-    """Median seconds per call of each function, calls taken in turns so load spikes hit all alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(n):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            await fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 async def _concurrent(fn: Call, n: int, width: int) -> float:
@@ -91,8 +80,8 @@ async def bench(base: str, calls: int, width: int) -> dict[str, float]:
         return await router.chat("bench/m", messages)
 
     calls_of = {"raw": raw, "bare": bare, "routed": routed}
-    await _interleaved(calls_of, 30)  # warm up connections and code paths
-    per_call = await _interleaved(calls_of, calls)
+    await interleaved(calls_of, 30)  # warm up connections and code paths
+    per_call = await interleaved(calls_of, calls)
     per_sec: dict[str, list[float]] = {name: [] for name in calls_of}
     for _ in range(5):
         for name, fn in calls_of.items():
