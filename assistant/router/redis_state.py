@@ -42,6 +42,8 @@ PREFIX = "assistant:"
 _TTL_S = 86400
 _SOCKET_TIMEOUT_S = 0.25
 _RETRY_S = 2.0
+_POOL_SIZE = 8
+_RESERVE_TIMEOUT_S = 5.0
 
 # KEYS: one sorted set per rule. ARGV: now, max_wait, member, then per rule: keep_s, n, (limit, period) * n.
 # Returns the wait in seconds as a string (Lua numbers would be truncated to integers on the way out).
@@ -149,6 +151,7 @@ class RedisHealthStore(HealthStore):
         self._stale = threading.Event()
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
+        self._unwritten = False
 
     def __repr__(self) -> str:
         return f"RedisHealthStore({self.describe()!r})"
@@ -171,13 +174,15 @@ class RedisHealthStore(HealthStore):
         self._listen()
         if self.outage.resting():
             return
-        pending = self._pending()
-        if not self._stale.is_set() and not pending and time.monotonic() - self._checked < self.refresh_interval:
+        due = time.monotonic() - self._checked >= self.refresh_interval
+        if not self._stale.is_set() and not due:
             return
         self._checked = time.monotonic()
         self._stale.clear()
-        if pending:
-            await self.flush()  # writing merges onto Redis's copy and installs it
+        if self._unwritten and self._pending():
+            # Changes queued while Redis was away: writing merges them onto Redis's copy and installs it.
+            # (Everyday changes are written behind by the timer, never on the call path.)
+            await self.flush()
             return
         result = await asyncio.to_thread(self._refresh_sync)
         if result is not None:
@@ -235,8 +240,10 @@ class RedisHealthStore(HealthStore):
                             continue
             except self._errors as exc:
                 self.outage.failed(exc)
+                self._unwritten = True
                 return None
             self.outage.ok()
+            self._unwritten = False
             self._written_seq = ops[-1][0]
             return doc, str(version).encode(), self._written_seq
 
@@ -321,8 +328,14 @@ class RedisRateLimiter(RateLimiter):
         if found is None or found[0] is not loop:
             import redis.asyncio as aioredis
 
-            client = aioredis.Redis.from_url(self.store.url, socket_timeout=_SOCKET_TIMEOUT_S,
-                                             socket_connect_timeout=_SOCKET_TIMEOUT_S)
+            # A few connections shared by every call of this loop: a hundred concurrent calls queue for one
+            # (the script takes microseconds) instead of opening a hundred sockets and timing out. The
+            # timeout is generous: a slow answer is waited for, because falling back to this process's own
+            # windows would let a fleet send more than the limit.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.store.url, max_connections=_POOL_SIZE, timeout=_RESERVE_TIMEOUT_S,
+                socket_timeout=_RESERVE_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S)
+            client = aioredis.Redis(connection_pool=pool)
             found = self._clients[id(loop)] = (loop, client.register_script(_RESERVE))
         return found[1]
 
