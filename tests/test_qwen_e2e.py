@@ -87,5 +87,7 @@ def test_tells_the_current_time(qwen_url: str) -> None:
     while moment <= after + timedelta(minutes=1):
         minutes.add(moment.strftime("%H:%M"))
         moment += timedelta(minutes=1)
-    found = set(re.findall(r"\b\d{2}:\d{2}\b", answer))
+    # Any clock reading counts: "14:05", "2026-12-02T14:05:09+00:00" (no word boundary after the T), "2:05 PM".
+    found = {f"{int(h):02d}:{m}" for h, m in re.findall(r"(?<!\d)(\d{1,2}):(\d{2})", answer)}
+    found |= {f"{int(h) % 12 + 12:02d}:{m}" for h, m in re.findall(r"(?<!\d)(\d{1,2}):(\d{2})\s*[pP]\.?[mM]", answer)}
     assert found & minutes, f"no current UTC time ({sorted(minutes)}) in {answer!r}"
