@@ -47,9 +47,12 @@ async def test_every_request_is_answered_and_every_attempt_accounted_for(scripte
     assert len(responses) == 200 and all(r.text == "ok" for r in responses)
     assert all(r.attempts[-1].kind is None and [a.kind for a in r.attempts].count(None) == 1 for r in responses)
     sent = sum(1 for r in responses for a in r.attempts if not a.detail.startswith("skipped:"))
-    assert sent == sum(fake.hits for fake in fakes.values())
+    # A failure that took long (a reset under load) makes the call race its next two candidates; the
+    # request that lost may have been cancelled before it reached the server.
+    cancelled = sum(1 for r in responses for a in r.attempts if a.kind == "raced" and a.detail.startswith("cancelled"))
+    assert sent - cancelled <= sum(fake.hits for fake in fakes.values()) <= sent
     failures = [a for r in responses for a in r.attempts if a.kind is not None]
-    assert {a.kind for a in failures} <= {"rate_limit", "transient"}
+    assert {a.kind for a in failures} <= {"rate_limit", "transient", "raced"}
     assert failures, "the flaky providers should have failed some requests"
     assert any(r.attempts[-1].provider in ("gamma", "delta") for r in responses)
     await router.aclose()

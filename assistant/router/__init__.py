@@ -203,9 +203,16 @@ class Router:
         call.state.catalog = self.catalog
         recovery = ctx.Recovery(self, call)
         while candidates:
-            for index, cand in enumerate(candidates):
-                async for event in self._candidate(cand, call, candidates[index + 1 :]):
-                    yield event
+            ahead = list(candidates)
+            while ahead:
+                cand = ahead.pop(0)
+                partner = self._partner(cand, ahead, call)
+                if partner is not None:
+                    ahead.remove(partner)
+                    await self._race([(cand, False), (partner, False)], call, ahead)
+                else:
+                    async for event in self._candidate(cand, call, ahead):
+                        yield event
                 if call.response is not None:
                     return
             async for event in self._waiting_room(call):
@@ -228,19 +235,66 @@ class Router:
             if not waiting:
                 return
             (rank, ready), cand, resting = waiting[0]
-            if resting:
-                call.resting = [c for c in call.resting if c.model_id != cand.model_id]
-            else:
-                call.later = [c for c in call.later if c.model_id != cand.model_id]
+            # Racing, the next one in line goes along when it is ready by then.
+            pair = waiting[1:2] if call.racing and not call.streaming and rank == 0 and waiting[1:2] and \
+                waiting[1][0] <= (0, max(ready, self.policy.clock())) else []
+            for _, taken, was_resting in [waiting[0], *pair]:
+                if was_resting:
+                    call.resting = [c for c in call.resting if c.model_id != taken.model_id]
+                else:
+                    call.later = [c for c in call.later if c.model_id != taken.model_id]
             wait = ready - self.policy.clock() if rank == 0 else 0.0
             if wait > 0:
                 if call.streaming:
                     yield status_event(f"{cand.model_id}: no other model can serve now; trying it in {wait:.1f}s")
                 await self.policy.sleep(wait)
-            async for event in self._candidate(cand, call, (), last_resort=resting):
-                yield event
+            if pair:
+                await self._race([(cand, resting), (pair[0][1], pair[0][2])], call, ())
+            else:
+                async for event in self._candidate(cand, call, (), last_resort=resting):
+                    yield event
             if call.response is not None:
                 return
+
+    def _partner(self, cand: Candidate, ahead: list[Candidate], call: Call) -> Candidate | None:
+        """The candidate to race ``cand`` with: the first one ahead that can serve now, when this
+        plain call already lost a whole answer to a failure and ``cand`` itself can serve."""
+        if not call.racing or call.streaming or self._screen(cand, call.state, probe=False) is not None:
+            return None
+        return next((c for c in ahead if c.model_id != cand.model_id and self._screen(c, call.state, probe=False) is None), None)
+
+    async def _race(self, pair: Sequence[tuple[Candidate, bool]], call: Call, rest: Sequence[Candidate]) -> None:
+        """Send to both of ``pair`` (candidate, last resort) at once: the first whole answer is the
+        call's, the other request is cancelled; what fails is handled as in a call of its own (left for
+        later, cooled down, ...)."""
+        failures: list[tuple[str, LLMError, float]] = []
+
+        async def run(cand: Candidate, last_resort: bool, partner: Candidate) -> None:
+            async for _ in self._candidate(cand, call, [partner, *rest], last_resort=last_resort, race=failures):
+                pass  # a plain call's candidates yield nothing
+
+        (first, first_last), (second, second_last) = pair
+        pending = {asyncio.create_task(run(first, first_last, second)), asyncio.create_task(run(second, second_last, first))}
+        try:
+            while pending and call.response is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a bug or a usage error surfaces as it would without the race
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if call.response is None:
+            for circuit, err, sent in failures:
+                await self._count(circuit, err, sent)
+            return
+        # The failures of a race that was won feed no breaker: the request it cancelled, which would
+        # most often have answered, cannot count, so the failures that came back first would weigh alone.
+        # The answer stays the last hop on the record, after the request it beat.
+        answered = call.response.attempts[-1]
+        call.attempts.remove(answered)
+        call.attempts.append(answered)
+        call.response.attempts = list(call.attempts)
 
     def _can_serve(self, rest: Sequence[Candidate], call: Call) -> bool:
         """Another candidate can answer now, or soon: one still ahead that only rests (its rest is
@@ -270,6 +324,7 @@ class Router:
 
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
+        race: list[tuple[str, LLMError, float]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         policy, state = self.policy, call.state
         circuit = self._circuit(cand.provider)
@@ -382,8 +437,24 @@ class Router:
                     raise TransientError("empty completion", provider=cand.provider, model=cand.model, code=EMPTY)
                 if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
                     raise cut
+            except asyncio.CancelledError:
+                # The other request of a race answered first (or the caller gave up): a probe slot
+                # this request held is free again, and the request sent is on the record.
+                self.health.release(circuit, sent)
+                if call.response is not None:
+                    hop(call, cand, "raced", None, waited, "cancelled: another candidate answered first")
+                raise
             except LLMError as err:
-                opened = await self._count(circuit, err, sent)
+                if race is None:
+                    opened = await self._count(circuit, err, sent)
+                else:
+                    # Weighed when the race is over (``_race``).
+                    self.health.release(circuit, sent)
+                    race.append((circuit, err, sent))
+                    opened = False
+                if (policy.race_after_failed_answer and not call.streaming and (err.status is None or err.status < 300)
+                        and policy.clock() - sent >= policy.race_after_s):
+                    call.racing = True
                 if partial.started:
                     hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
@@ -410,7 +481,11 @@ class Router:
         self, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse, waited: float,
         send: Callable[[list[Message]], Awaitable[ChatResponse]],
     ) -> None:
-        """Record the answer (continued first when the model's own output limit cut it mid-answer)."""
+        """Record the answer (continued first when the model's own output limit cut it mid-answer);
+        in a race only the first answer counts."""
+        if call.response is not None:
+            hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
+            return
         notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
         notes += call.state.notes
         policy = self.policy
@@ -422,6 +497,9 @@ class Router:
             response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
                                                     budget=budget, model_id=cand.model_id)
             notes.append(note)
+        if call.response is not None:
+            hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
+            return
         usage = response.usage
         cost = self._cost(cand, usage)
         if cost is not None and usage.cost is None:

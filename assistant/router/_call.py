@@ -40,6 +40,8 @@ class Call:
     later: list[Candidate] = field(default_factory=list)
     # How each candidate is being tried, kept across the rounds of the call.
     tries: dict[str, Tries] = field(default_factory=dict)
+    # A failure already cost a whole answer: the next candidates are raced two at a time.
+    racing: bool = False
 
     def __post_init__(self) -> None:
         self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)

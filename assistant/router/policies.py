@@ -207,6 +207,13 @@ class RouterPolicy:
     # more calls at most; a caller who set max_tokens gets the cut answer as asked.
     continue_on_length: bool = True
     continue_rounds: int = 2
+    # After a failure that cost a whole answer (a 2xx body that was cut, empty or malformed, a
+    # timeout: anything that took ``race_after_s`` or longer without an HTTP error status), a plain
+    # call sends to its next two candidates at once and keeps the first whole answer, cancelling the
+    # other request: one more request at most per such failure, instead of making the caller wait for
+    # another whole answer that may fail too. False keeps calls strictly one request at a time.
+    race_after_failed_answer: bool = True
+    race_after_s: float = 0.2
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = _sleep
     random: _random.Random = field(default_factory=_random.Random)
