@@ -26,70 +26,7 @@ import time
 from typing import Any
 
 import aiohttp
-import orjson
-from _benchlib import chat_server, interleaved
-from aiohttp import web
-
-COMPLETION = orjson.dumps({
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "bench",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there, how can I help you today?"},
-                 "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
-})
-
-
-def _chunk(text: str) -> bytes:
-    return b"data: " + orjson.dumps({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
-    }) + b"\n\n"
-
-
-def _stream_body(chunks: int) -> bytes:
-    return b"".join(_chunk(f"tok{i} ") for i in range(chunks)) + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":%d}}\n\ndata: [DONE]\n\n' % chunks
-
-
-def _handler():  # type: ignore[no-untyped-def]
-    bodies = {n: _stream_body(n) for n in (50, 400)}
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.json(loads=orjson.loads)
-        if body.get("stream"):
-            # The number of chunks rides in max_tokens, so one server serves both stream sizes.
-            stream_body = bodies[body.get("max_tokens") or 50]
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            # Several writes, so the client sees the stream arrive in pieces.
-            step = max(1, len(stream_body) // 16)
-            for i in range(0, len(stream_body), step):
-                await response.write(stream_body[i : i + step])
-            await response.write_eof()
-            return response
-        return web.Response(body=COMPLETION, content_type="application/json")
-
-    return handle
-
-
-async def _raw_call(session: aiohttp.ClientSession, url: str, payload: dict) -> str:
-    async with session.post(url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}) as r:
-        data = orjson.loads(await r.read())
-    return data["choices"][0]["message"]["content"]
-
-
-async def _raw_stream(session: aiohttp.ClientSession, url: str, payload: dict) -> str:
-    parts = []
-    buffer = b""
-    async with session.post(url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}) as r:
-        async for data in r.content.iter_any():
-            buffer += data
-            *events, buffer = buffer.split(b"\n\n")
-            for event in events:
-                if event.startswith(b"data: ") and event != b"data: [DONE]":
-                    chunk = orjson.loads(event[6:])
-                    for choice in chunk["choices"]:
-                        parts.append(choice["delta"].get("content") or "")
-    return "".join(parts)
-
+from _benchlib import chat_server, interleaved, openai_handler, raw_call, raw_stream
 
 async def bench(base: str, calls: int) -> dict[str, float]:
     from assistant.messages import ChatRequest, Message
@@ -110,15 +47,15 @@ async def bench(base: str, calls: int) -> dict[str, float]:
 
         return run
 
-    def raw_stream(n: int) -> Any:
+    def raw_stream_of(n: int) -> Any:
         body = {**payload, "stream": True, "max_tokens": n}
-        return lambda: _raw_stream(session, url, body)
+        return lambda: raw_stream(session, url, body)
 
     fns = {
-        "raw_call": lambda: _raw_call(session, url, payload),
+        "raw_call": lambda: raw_call(session, url, payload),
         "ours_call": lambda: client.chat(request),
-        "raw_50": raw_stream(50), "ours_50": ours_stream(50),
-        "raw_400": raw_stream(400), "ours_400": ours_stream(400),
+        "raw_50": raw_stream_of(50), "ours_50": ours_stream(50),
+        "raw_400": raw_stream_of(400), "ours_400": ours_stream(400),
     }
     await interleaved(fns, 20)  # warm up connections and code paths
     med = await interleaved(fns, calls)
@@ -155,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
-    with chat_server(_handler) as base:
+    with chat_server(openai_handler) as base:
         result = asyncio.run(bench(base, args.calls))
     result["import_s"] = import_cost()
     print(f"raw aiohttp per call          {result['raw_call_ms']:.3f} ms")
