@@ -1,7 +1,7 @@
 """This engine and its peers against the same local fake server in one run, as ratios to raw aiohttp.
 
     python3.11 -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install -e '.[peers]'
-    /tmp/peers-venv/bin/python scripts/bench_peers.py [--calls 200] [--runs 3]
+    /tmp/peers-venv/bin/python scripts/bench_peers.py [--calls 100] [--runs 3]
 
 The peers are optional and stay out of the project's own venv: the ``peers`` extra pins the versions
 the README's table was measured with. Whichever of them imports is measured; the others are listed
@@ -252,7 +252,7 @@ def _cpu() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200, help="timed calls per contender and kind, per run")
+    parser.add_argument("--calls", type=int, default=100, help="timed calls per contender and kind, per run")
     parser.add_argument("--runs", type=int, default=3, help="runs, each timing every contender in turns")
     args = parser.parse_args()
     os.environ["ASSISTANT_HOME"] = tempfile.mkdtemp(prefix="bench-peers-")
