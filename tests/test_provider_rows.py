@@ -11,7 +11,7 @@ from aiohttp import web
 
 from assistant.errors import LLMError, UsageError
 from assistant.messages import ChatRequest, Message, ToolSpec
-from assistant.providers import create_client, get_spec
+from assistant.providers import PROVIDERS, ProviderSpec, create_client, get_spec
 
 WEATHER = ToolSpec(name="get_weather", description="weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
 
@@ -184,3 +184,9 @@ def test_row_reads_the_vendors_own_key_variable(row: str, var: str, monkeypatch:
 def test_default_timeouts_let_long_generations_finish_but_bound_stalls(row: str, total: float, read: float) -> None:
     spec = get_spec(row)
     assert (spec.total_timeout, spec.read_timeout) == (total, read)
+
+
+def test_every_builtin_row_passes_validation() -> None:
+    # The rows are built without validation so that importing the engine stays cheap; this is their check.
+    for spec in PROVIDERS.values():
+        assert ProviderSpec.model_validate(spec.model_dump()) == spec, spec.name

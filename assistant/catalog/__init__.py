@@ -34,10 +34,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cachetools import TLRUCache
-from filelock import Timeout
 from pydantic import ValidationError
 
 from ..errors import LLMError, UsageError
@@ -48,6 +46,9 @@ from ..messages import ModelInfo
 from ..providers.specs import get_spec
 from ._probe import PROBE_FAILURE_TTL, PROBE_TTL, probe_window
 from ._seed import seed_models
+
+if TYPE_CHECKING:
+    from cachetools import TLRUCache
 
 __all__ = ["ModelCatalog", "LearnedWindow", "default_catalog", "DEFAULT_TTL", "FACT_FIELDS", "OVERFLOW_SOURCE"]
 
@@ -121,6 +122,8 @@ class ModelCatalog:
         retry_after_failure: float = RETRY_AFTER_FAILURE,
         list_timeout: float = LIST_TIMEOUT,
     ) -> None:
+        from cachetools import TLRUCache  # by the first catalog, not at import (cold start)
+
         self.registry = registry
         self.errors: dict[str, str] = {}  # provider -> why its last listing failed
         self._clock = clock
@@ -385,7 +388,7 @@ class ModelCatalog:
     def _save_snapshot(self) -> None:
         try:
             self._write_snapshot(self.snapshot_path)
-        except (OSError, Timeout) as exc:  # only a cache: the next refresh writes it again
+        except OSError as exc:  # a lock timeout too; only a cache: the next refresh writes it again
             logger.warning("could not write the catalog snapshot: %s", exc)
 
     def _write_snapshot(self, path: Path) -> None:

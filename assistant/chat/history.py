@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import orjson
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import UsageError
 from ..files import paths as config
-from ..files.store import fsync_dir
+from ..files.store import file_lock, fsync_dir
 from ..messages import Message
 
 __all__ = [
@@ -107,11 +106,13 @@ class AsideRecord(_Rec):
 
 AnyRecord = MetaRecord | MessageRecord | TurnRecord | SummaryRecord | AsideRecord
 Record = Annotated[AnyRecord, Field(discriminator="type")]
-_RECORD = TypeAdapter(Record)
+_RECORD = TypeAdapter(Record, config=ConfigDict(defer_build=True))
 
 
 class Loaded(BaseModel):
     """What a conversation file holds: the full history, the latest summary and the asides."""
+
+    model_config = ConfigDict(defer_build=True)
 
     messages: list[Message] = Field(default_factory=list)
     summary: SummaryRecord | None = None
@@ -155,8 +156,8 @@ class JsonlHistoryStore:
         self.path = path
         self.conversation_id = conversation_id
         self.lock_wait = lock_wait
-        # Thread-local (the default): two threads of one process exclude each other as processes do.
-        self._lock = FileLock(str(path) + ".lock", timeout=lock_wait)
+        # Thread-local: two threads of one process exclude each other as processes do.
+        self._lock = file_lock(path, timeout=lock_wait)
 
     @classmethod
     def for_conversation(cls, conversation_id: str, store_dir: str | os.PathLike[str] | None = None) -> JsonlHistoryStore:
@@ -216,7 +217,7 @@ class JsonlHistoryStore:
     def _locked(self) -> Iterator[None]:
         try:
             self._lock.acquire()
-        except Timeout:
+        except TimeoutError:  # filelock.Timeout
             raise TimeoutError(
                 f"conversation {self.conversation_id!r}: another writer has held {self._lock.lock_file} for "
                 f"{self.lock_wait:g}s; if no process is using this conversation, delete that lock file"

@@ -18,12 +18,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from filelock import FileLock
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = [
     "fsync_dir",
@@ -64,7 +66,10 @@ class Migration:
 
 
 def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> FileLock:
-    """The inter-process lock for ``path`` (a ``.lock`` file beside it); raises ``filelock.Timeout``."""
+    """The inter-process lock for ``path`` (a ``.lock`` file beside it), thread-local like a process's.
+    A wait past ``timeout`` raises ``filelock.Timeout``, a ``TimeoutError``: callers catch that builtin."""
+    from filelock import FileLock  # loaded by the first lock, not by importing the engine (cold start)
+
     return FileLock(str(path) + ".lock", timeout=timeout)
 
 

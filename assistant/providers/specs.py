@@ -11,7 +11,6 @@ suffixes: ``kimi-cn``, ``minimax-oauth-cn``, ``dashscope-us``), or a URL provide
 
 from __future__ import annotations
 
-import difflib
 import re
 from urllib.parse import urlsplit
 
@@ -123,6 +122,8 @@ def get_spec(name: str) -> ProviderSpec:
 
 def nearest(word: str, known: list[str] | tuple[str, ...] | set[str]) -> str | None:
     """The closest known spelling to a mistyped one (for "did you mean" in errors)."""
+    import difflib  # by the first mistake, not at import (cold start)
+
     found = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return found[0] if found else None
 

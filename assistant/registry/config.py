@@ -35,10 +35,9 @@ An unknown table or key is a ``UsageError`` naming it and the nearest known spel
 
 from __future__ import annotations
 
-import difflib
+import functools
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import UsageError
 from ..providers import ProviderSpec
+from ..providers.specs import nearest
 
 __all__ = ["ConfigFile", "Reliability", "ModelRoute", "ProviderSettings", "load_config", "parse_config", "TOP_LEVEL",
            "interpolate"]
@@ -134,7 +134,11 @@ _TABLES = {"reliability": Reliability, "model_routes": ModelRoute, "state": Stat
 _cache: dict[Path, tuple[tuple[int, int], ConfigFile]] = {}
 
 
-_EMPTY = ConfigFile.model_construct()  # no file: one shared empty config (callers key caches on it)
+@functools.cache
+def _empty() -> ConfigFile:
+    # No file: one shared empty config (callers key caches on it). Built on first use, not at import: its
+    # defaults validate, which builds pydantic schemas (cold start).
+    return ConfigFile.model_construct()
 
 
 def load_config(path: Path) -> ConfigFile:
@@ -145,7 +149,7 @@ def load_config(path: Path) -> ConfigFile:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return _EMPTY
+        return _empty()
     signature = (stat.st_mtime_ns, stat.st_size)
     cached = _cache.get(path)
     if cached is not None and cached[0] == signature:
@@ -161,6 +165,8 @@ def load_config(path: Path) -> ConfigFile:
 
 def parse_config(text: str, path: Path | None = None) -> ConfigFile:
     """Parse and check a config document (``path`` only names it in errors)."""
+    import tomllib  # with the first config file, not at import (cold start)
+
     where = str(path) if path else "config"
     try:
         data = tomllib.loads(text)
@@ -195,8 +201,8 @@ def _check_keys(data: dict[str, Any], where: str) -> None:
 
 
 def _hint(word: str, known: tuple[str, ...]) -> str:
-    found = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return f" (did you mean {found[0]!r}?)" if found else ""
+    found = nearest(word, known)
+    return f" (did you mean {found!r}?)" if found else ""
 
 
 def interpolate(value: Any) -> Any:

@@ -35,7 +35,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
-from filelock import Timeout as LockTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..files.blocking import run_blocking
@@ -499,7 +498,7 @@ class HealthStore:
                     _prune(doc, self.clock())
                     write_json_atomic(self.path, doc.model_dump(mode="json"))
                     identity = self._identity_now()
-            except (LockTimeout, OSError) as exc:
+            except OSError as exc:  # a lock timeout (TimeoutError) too
                 # The changes stay in memory (and pending): the next flush after FILE_RETRY_S writes them.
                 self._file_trouble(exc)
                 return None
