@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import ToolCall, ToolSpec, new_call_id
-from ._formats import STRAY_MARKERS, find_calls
 from ._guard import TextGuard
 from ._prompt import render_text_history, tool_prompt
-from ._tokens import CODE_TOOLS
 from ._values import typed_arguments
 
 __all__ = [
@@ -76,6 +74,8 @@ def resolve_tool_name(raw: str, allowed: Collection[str]) -> str | None:
     wanted = _norm(raw)
     found = next((name for name in allowed if _norm(name) == wanted), None)
     if found is None and wanted == "python":
+        from ._tokens import CODE_TOOLS
+
         # The code tool of Llama 3.1 / Functionary goes by several names.
         found = next((name for name in allowed if _norm(name) in CODE_TOOLS), None)
     return found
@@ -100,6 +100,9 @@ def extract_tool_calls(
         parsed = extract_tool_calls('<tool_call>{"name": "nope"}</tool_call>', {"calculator"})
         parsed.unknown  # ["nope"]
     """
+    # The formats are about sixty patterns: compiled for the first reply, not by importing the engine.
+    from ._formats import STRAY_MARKERS, find_calls
+
     if not text:
         return TextParse(text="")
     allowed = set(allowed)
