@@ -303,3 +303,119 @@ def test_a_state_url_that_is_not_redis_is_a_clear_error(monkeypatch: pytest.Monk
     with pytest.raises(UsageError, match="not a Redis URL"):
         state_url()
 
+
+
+def test_a_window_one_host_learned_from_an_overflow_is_known_to_another(server: RedisServer, tmp_path: Path) -> None:
+    """Two hosts with homes of their own (no shared catalog file): what one learned reaches the other
+    through Redis while it runs; a local server's window stays on its host."""
+    listener = """
+        import asyncio, pathlib, sys, time
+        from assistant.router import Router
+        ready = pathlib.Path(sys.argv[2])
+        async def main():
+            router = Router()
+            await router.health.refresh()
+            ready.touch()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                await router.health.refresh()  # what every call does first
+                known = router.catalog.learned("openai/gpt-big")
+                if known is not None:
+                    break
+                await asyncio.sleep(0.05)
+            print(known.window if known else None, router.catalog.learned("llama/smollm2"))
+            await router.aclose()
+        asyncio.run(main())
+    """
+    learner = """
+        import asyncio, sys
+        sys.path.insert(0, sys.argv[2])
+        from conftest import FakeClient
+        from assistant.errors import AllModelsFailedError, ContextOverflowError
+        from assistant.messages import ChatResponse, Message
+        from assistant.registry import LLMRegistry
+        from assistant.router import Router
+        def answer(request):
+            if request.model == "gpt-big":
+                raise ContextOverflowError("maximum context length is 8192 tokens", provider="openai", model="gpt-big",
+                                           status=400, context_window=8192, prompt_tokens=9000)
+            return ChatResponse(text="fine", provider="openai", model=request.model)
+        async def main():
+            registry = LLMRegistry()
+            registry.add_provider("openai", api_key="sk-test-0123456789abcd", client=FakeClient(answer, provider="openai"))
+            router = Router(registry)
+            try:
+                await router.chat(["openai/gpt-big", "openai/gpt-other"], [Message.user("hi")])
+            except AllModelsFailedError:
+                pass
+            router.catalog.learn("llama/smollm2", context_window=512, source="server http://127.0.0.1:8080/props")
+            print(router.catalog.learned("openai/gpt-big").window)
+            await router.aclose()
+        asyncio.run(main())
+    """
+    ready = tmp_path / "ready"
+    env = {**os.environ, "ASSISTANT_STATE_URL": server.url, "PYTHONPATH": str(ROOT)}
+    other = subprocess.Popen([sys.executable, "-c", textwrap.dedent(listener), "1", str(ready)], text=True,
+                             env={**env, "ASSISTANT_HOME": str(tmp_path / "host1")}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and other.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    learned = subprocess.run([sys.executable, "-c", textwrap.dedent(learner), "0", str(Path(__file__).parent)],
+                             env={**env, "ASSISTANT_HOME": str(tmp_path / "host0")}, capture_output=True, text=True,
+                             timeout=120)
+    assert learned.returncode == 0, learned.stderr
+    assert learned.stdout.strip() == "8192"
+    out, err = other.communicate(timeout=60)
+    assert other.returncode == 0, err
+    assert out.strip() == "8192 None"
+
+
+def test_concurrent_commands_on_one_connection_are_answered_in_order(server: RedisServer) -> None:
+    from assistant.router._resp import RespConnection
+
+    async def main() -> list[Any]:
+        conn = await RespConnection.open(server.url, timeout=2.0)
+        replies = await asyncio.gather(*(conn.call("INCR", "counter", timeout=2.0) for _ in range(200)))
+        conn.close()
+        return replies
+
+    assert asyncio.run(main()) == list(range(1, 201))
+
+
+def test_a_reply_later_than_its_timeout_breaks_the_connection_and_the_next_one_is_fresh(server: RedisServer) -> None:
+    from assistant.router._resp import RespConnection
+
+    async def main() -> None:
+        conn = await RespConnection.open(server.url, timeout=2.0)
+        blocked = conn.call("BLPOP", "never-filled", 1, timeout=0.1)
+        behind = conn.call("PING", timeout=2.0)
+        with pytest.raises(TimeoutError):
+            await blocked
+        with pytest.raises(TimeoutError):
+            await behind  # its reply would come after the late one: it can no longer be matched
+        assert not conn.usable
+        fresh = await RespConnection.open(server.url, timeout=2.0)
+        assert await fresh.call("PING", timeout=2.0) == b"PONG"
+        fresh.close()
+
+    asyncio.run(main())
+
+
+def test_the_rate_window_survives_a_redis_restart_that_forgot_the_script(server: RedisServer) -> None:
+    from assistant.router.ratelimit import limit_rules
+    from assistant.router.redis_limits import RedisRateLimiter
+    from assistant.router.redis_state import RedisHealthStore
+
+    async def main() -> list[float]:
+        limiter = RedisRateLimiter(RedisHealthStore(server.url))
+        rules = limit_rules("groq", "llama", rpm=2)
+        waits = [await limiter.reserve_async(rules, time.time(), 0.0)]
+        redis.Redis.from_url(server.url).script_flush()
+        waits.append(await limiter.reserve_async(rules, time.time(), 0.0))
+        waits.append(await limiter.reserve_async(rules, time.time(), 0.0))
+        await limiter.aclose()
+        return waits
+
+    first, second, third = asyncio.run(main())
+    assert first == second == 0.0 and third > 50  # the third of an RPM-2 window waits out the minute

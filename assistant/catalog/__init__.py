@@ -17,6 +17,8 @@ Prices follow OpenRouter's ``pricing``: ``{"prompt": ..., "completion": ...}`` i
 
 ``default_catalog()`` is the one catalog ``Router()``, ``Agent()``, ``ChatSession`` and the CLI share
 in a process; its snapshot lives under ``ASSISTANT_HOME``, so learned windows survive the process.
+A fleet shares them too: ``share_windows(store)`` (a ``WindowStore``; the router hands in its Redis one)
+reads the other hosts' windows from the store's local copy and saves this host's to it.
 
 Part (model choice, with ``free_models``): the merged model list with windows, prices and
 capabilities, seeded from ``_seed``, refreshed from each provider and probed from local servers
@@ -50,7 +52,9 @@ from ._seed import seed_models
 if TYPE_CHECKING:
     from cachetools import TLRUCache
 
-__all__ = ["ModelCatalog", "LearnedWindow", "default_catalog", "DEFAULT_TTL", "FACT_FIELDS", "OVERFLOW_SOURCE"]
+__all__ = [
+    "ModelCatalog", "LearnedWindow", "WindowStore", "default_catalog", "DEFAULT_TTL", "FACT_FIELDS", "OVERFLOW_SOURCE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,17 @@ class _Registry(Protocol):
     def providers(self) -> list[str]: ...
 
     def client(self, provider: str) -> Any: ...
+
+
+class WindowStore(Protocol):
+    """Learned windows shared with other hosts. ``windows()`` answers from memory and ``version``
+    changes whenever it may hold news (the catalog compares it on every read); ``save`` never blocks."""
+
+    version: int
+
+    def windows(self) -> dict[str, LearnedWindow]: ...
+
+    def save(self, model_id: str, window: LearnedWindow) -> None: ...
 
 
 _MISSING = object()
@@ -144,6 +159,8 @@ class ModelCatalog:
         self._snapshot_loaded = False
         self._save_lock = threading.Lock()
         self._pending: set[asyncio.Future[None]] = set()
+        self._shared: WindowStore | None = None
+        self._shared_seen: int | None = None
 
     def __repr__(self) -> str:
         return f"ModelCatalog(providers={sorted(self._live)}, learned={len(self._learned)})"
@@ -214,10 +231,27 @@ class ModelCatalog:
             raise UsageError(f"context_window must be a positive whole number of tokens, got {context_window!r}")
         self._load_snapshot()
         known = self._learned.get(key)
-        self._learned[key] = LearnedWindow(context_window, source, self._clock())
+        window = self._learned[key] = LearnedWindow(context_window, source, self._clock())
         self._merged.clear()
         if known is None or (known.window, known.source) != (context_window, source):
             self._save_soon()
+            if self._shared is not None and _shareable(key):
+                self._shared.save(key, window)
+
+    def share_windows(self, store: WindowStore) -> None:
+        """Share learned windows with the other hosts of a fleet through ``store``: theirs are read from
+        it (newest wins), this one's, learned before and from now on, are saved to it. A local server's
+        window stays on its host (another host's "llama/x" is another server).
+
+            catalog.share_windows(RedisWindows.shared(url))   # what Router() does on the Redis backend
+        """
+        if store is self._shared:
+            return
+        self._shared, self._shared_seen = store, None
+        self._load_snapshot()
+        for key, window in self._learned.items():
+            if _shareable(key):
+                store.save(key, window)
 
     def token_ratio(self, model_id: str) -> float | None:
         """Real / estimated prompt tokens measured for ``model_id``'s model (any provider), or None."""
@@ -369,6 +403,8 @@ class ModelCatalog:
         return self._snapshot_arg if self._snapshot_arg is not None else cache_dir() / "catalog.json"
 
     def _load_snapshot(self) -> None:
+        if self._shared is not None and self._shared.version != self._shared_seen:
+            self._take_shared(self._shared)
         if self._snapshot_loaded:
             return
         self._snapshot_loaded = True
@@ -380,6 +416,14 @@ class ModelCatalog:
                 self._merged.clear()
                 self._fresh[provider] = fetched_at + self._ttl
         for key, window in learned.items():
+            known = self._learned.get(key)
+            if known is None or known.at < window.at:
+                self._learned[key] = window
+                self._merged.clear()
+
+    def _take_shared(self, store: WindowStore) -> None:
+        self._shared_seen = store.version
+        for key, window in store.windows().items():
             known = self._learned.get(key)
             if known is None or known.at < window.at:
                 self._learned[key] = window
@@ -421,6 +465,14 @@ class ModelCatalog:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         future.add_done_callback(_log_failure)
+
+
+def _shareable(key: str) -> bool:
+    """A window of a known remote provider: the same for every host (a local server's is its host's own)."""
+    try:
+        return not get_spec(key.split("/", 1)[0]).local
+    except UsageError:
+        return False  # a provider the user declared: often a local server
 
 
 def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:

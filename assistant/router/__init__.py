@@ -74,7 +74,7 @@ class Router:
         self.catalog = catalog if catalog is not None else ctx.shared_catalog()
         self.policy = policy or policy_from_config(self.registry.config)
         if health is None:
-            health, self.limiter = open_state(clock=self.policy.clock, breaker=self.policy.breaker)
+            health, self.limiter = open_state(clock=self.policy.clock, breaker=self.policy.breaker, catalog=self.catalog)
         else:
             self.limiter = RateLimiter(health)
         self.health = health

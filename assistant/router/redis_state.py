@@ -1,19 +1,24 @@
-"""Routing state in Redis, for fleets: the health document, exact rate windows and key positions.
+"""Routing state in Redis, for fleets: the health document, exact rate windows, key positions, learned windows.
 
 - Health (cooldowns, breakers, auto-disables) is one JSON document. Every change is the same operation
   the file backend applies, run on a fresh copy under ``WATCH``/``MULTI`` (optimistic, retried on a
   conflict), so two hosts never overwrite each other's news; the key expires a day after the last write.
-  A write bumps a version counter and is published on a channel; a listener thread marks the local copy
-  stale, and the next call re-reads it (one round trip, only after a change). Reads stay in memory.
-- Rate windows are sorted sets changed by one Lua script that computes the earliest slot every window
-  allows and reserves it atomically: N hosts at an RPM limit of L send at most L a minute together.
+  Reads are served from memory. News (a cooldown, a disable, a breaker opening or closing) is written
+  before the call returns and announced on a channel; a listener thread marks the local copy stale, and
+  the next call re-reads it first, so a 429 one host learned stops the others on their next call.
+  Everyday bookkeeping (breaker call counts, short cooldowns) is written behind, unannounced; every host
+  picks it up in the background at most ``refresh_interval`` later. A host ignores its own notices.
+- Rate windows: ``redis_limits`` (one script per call, the only round trip on a call's path, and only
+  for a provider with client-side limits).
 - Key-rotation positions live in a hash, so a host that rotated after a 429 moves the others too
   instead of each host flipping keys on its own.
+- Context windows learned at run time (``catalog``) live in a hash, newest wins (``redis_windows``), read
+  along with the document.
 - Redis down or slow: calls go on with this process's own state, a warning is logged once, changes
   stay queued and are written (merged onto Redis's copy) when it answers again.
 
-The client is redis-py's synchronous one, run in worker threads: the same code serves the event loop,
-the CLI and interpreter exit. Socket timeouts are short, so a call never waits long on Redis.
+The client is redis-py's synchronous one, on the engine's I/O threads and off the call path; socket
+timeouts are short.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from ..files.blocking import run_blocking
+from ._resp import ReplyError
 from .health import HealthDoc, HealthStore, _prune
 from .policies import Breaker
-from .ratelimit import RateLimiter, Rule
+from .redis_windows import RedisWindows
 
-__all__ = ["RedisHealthStore", "RedisRateLimiter", "PREFIX"]
+__all__ = ["RedisHealthStore", "PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +49,6 @@ PREFIX = "assistant:"
 _TTL_S = 86400
 _SOCKET_TIMEOUT_S = 0.25
 _RETRY_S = 2.0
-_POOL_SIZE = 8
-_RESERVE_TIMEOUT_S = 5.0
-
-# KEYS: one sorted set per rule. ARGV: now, max_wait, member, then per rule: keep_s, n, (limit, period) * n.
-# Returns the wait in seconds as a string (Lua numbers would be truncated to integers on the way out).
-_RESERVE = """
-local now = tonumber(ARGV[1])
-local max_wait = tonumber(ARGV[2])
-local member = ARGV[3]
-local slot = now
-local at = 4
-local keeps = {}
-for i, key in ipairs(KEYS) do
-  local keep = tonumber(ARGV[at]); local n = tonumber(ARGV[at + 1]); at = at + 2
-  keeps[i] = keep
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - keep)
-  local count = redis.call('ZCARD', key)
-  for _ = 1, n do
-    local limit = tonumber(ARGV[at]); local period = tonumber(ARGV[at + 1]); at = at + 2
-    if limit <= 0 then return 'inf' end
-    if count >= limit then
-      local nth = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
-      local candidate = tonumber(nth[2]) + period
-      if candidate > slot then slot = candidate end
-    end
-  end
-end
-local wait = slot - now
-if wait > max_wait then return tostring(wait) end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, slot, member .. ':' .. i)
-  redis.call('EXPIRE', key, math.ceil(keeps[i]) + 60)
-end
-return tostring(wait)
-"""
 
 
 def _redis() -> Any:
@@ -98,8 +70,8 @@ class _Outage:
 
     def failed(self, exc: BaseException) -> None:
         if self.down_since is None:
-            log.warning("%s: Redis is not answering (%s); going on with this process's own state", self.what,
-                        type(exc).__name__)
+            why = f"{type(exc).__name__}: {exc}" if isinstance(exc, ReplyError) else type(exc).__name__
+            log.warning("%s: Redis is not answering (%s); going on with this process's own state", self.what, why)
         self.down_since = time.monotonic()
 
     def ok(self) -> None:
@@ -148,10 +120,15 @@ class RedisHealthStore(HealthStore):
         self.namespace = namespace
         self.outage = _Outage("routing state")
         self.key_positions = _KeyPositions(self)
+        self.windows = RedisWindows.shared(url, namespace)
+        # Notices carry the sender, so a host does not re-read what it wrote itself.
+        self._me = uuid.uuid4().hex[:16].encode()
         self._stale = threading.Event()
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
         self._unwritten = False
+        self._reading: asyncio.Future[None] | None = None
+        self._announced_seq = 0
 
     def __repr__(self) -> str:
         return f"RedisHealthStore({self.describe()!r})"
@@ -168,33 +145,45 @@ class RedisHealthStore(HealthStore):
         except self._errors:
             return False
 
-    # --- reads: in memory, re-read after another host's change --------------------------------------
+    # --- reads: in memory; another host's news re-read on the next call, the rest in the background ---
 
     async def refresh(self) -> None:
         self._listen()
         if self.outage.resting():
             return
-        due = time.monotonic() - self._checked >= self.refresh_interval
-        if not self._stale.is_set() and not due:
-            return
-        self._checked = time.monotonic()
-        self._stale.clear()
-        if self._unwritten and self._pending():
-            # Changes queued while Redis was away: writing merges them onto Redis's copy and installs it.
-            # (Everyday changes are written behind by the timer, never on the call path.)
-            await self.flush()
-            return
-        result = await asyncio.to_thread(self._refresh_sync)
+        if self._stale.is_set() or self._unwritten:
+            # Another host announced news (or the listener just (re)subscribed), or changes made while
+            # Redis was away wait to be written: this call sees the result.
+            self._stale.clear()
+            self._checked = time.monotonic()
+            await self._reread()
+        elif time.monotonic() - self._checked >= self.refresh_interval:
+            self._checked = time.monotonic()
+            if self._reading is None or self._reading.done():
+                self._reading = self._behind(self._reread())
+
+    async def _reread(self) -> None:
+        if self._unwritten:
+            if self._pending_ops():
+                # Changes queued while Redis was away: writing merges them onto Redis's copy and installs it.
+                await self.flush()
+                return
+            self._unwritten = False
+        result = await run_blocking(self._refresh_sync)
         if result is not None:
             self._install(*result)
 
-    def _pending(self) -> bool:
-        return bool(self._pending_ops())
+    def _behind(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _refresh_sync(self, force: bool = False) -> tuple[HealthDoc, Any, int] | None:
         with self._write_lock:
             try:
-                version, raw, positions = self._read(self.client)
+                version, raw, positions, windows_version = self._read(self.client)
+                self.windows.sync(windows_version)
             except self._errors as exc:
                 self.outage.failed(exc)
                 return (HealthDoc(), None, self._written_seq) if self._doc is None else None
@@ -204,23 +193,44 @@ class RedisHealthStore(HealthStore):
                 return None
             return _parse(raw), version, self._written_seq
 
-    def _read(self, client: Any) -> tuple[Any, bytes | None, dict[str, int]]:
+    def _read(self, client: Any) -> tuple[Any, bytes | None, dict[str, int], Any]:
         pipe = client.pipeline(transaction=False)
         pipe.get(self._version_key)
         pipe.get(self._doc_key)
         pipe.hgetall(self._keys_key)
-        version, raw, positions = pipe.execute()
-        return version, raw, {k.decode(): int(v) for k, v in positions.items()}
+        pipe.get(self.windows.version_key)
+        version, raw, positions, windows_version = pipe.execute()
+        return version, raw, {k.decode(): int(v) for k, v in positions.items()}, windows_version
 
     # --- writes: the file backend's operations, applied on Redis's copy under WATCH -----------------
 
-    def _flush_sync(self) -> tuple[HealthDoc, Any, int] | None:
+    def _flush_behind(self) -> None:
+        # Everyday bookkeeping: written, not announced (the others read it within refresh_interval).
+        self._timer = None
+        self._behind(self._write(announce=False))
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._write(announce=True)
+
+    async def _write(self, *, announce: bool) -> None:
+        result = await run_blocking(self._flush_sync, announce)
+        if result is not None:
+            self._install(*result)
+
+    def _flush_sync(self, announce: bool = True) -> tuple[HealthDoc, Any, int] | None:
         redis = _redis()
         with self._write_lock:
             ops = self._pending_ops()
-            if not ops:
-                return None
             try:
+                if not ops:
+                    # News may have gone out in a quiet write that ran first: announce it now.
+                    if announce and self._announced_seq < self._written_seq:
+                        self._publish(b"health")
+                        self._announced_seq = self._written_seq
+                    return None
                 with self.client.pipeline() as pipe:
                     while True:
                         try:
@@ -233,19 +243,25 @@ class RedisHealthStore(HealthStore):
                             pipe.set(self._doc_key, orjson.dumps(doc.model_dump(mode="json")), ex=_TTL_S)
                             pipe.incr(self._version_key)
                             pipe.expire(self._version_key, _TTL_S)
-                            pipe.publish(self.channel, b"health")
+                            if announce:
+                                pipe.publish(self.channel, b"health " + self._me)
                             version = pipe.execute()[1]
                             break
                         except redis.exceptions.WatchError:
                             continue
             except self._errors as exc:
                 self.outage.failed(exc)
-                self._unwritten = True
+                self._unwritten = bool(ops)
                 return None
             self.outage.ok()
             self._unwritten = False
             self._written_seq = ops[-1][0]
+            if announce:
+                self._announced_seq = self._written_seq
             return doc, str(version).encode(), self._written_seq
+
+    def _publish(self, kind: bytes) -> None:
+        self.client.publish(self.channel, kind + b" " + self._me)
 
     def flush_sync(self) -> None:
         if self.outage.resting():
@@ -258,19 +274,17 @@ class RedisHealthStore(HealthStore):
                 pipe = self.client.pipeline(transaction=True)
                 pipe.hset(self._keys_key, provider, index)
                 pipe.expire(self._keys_key, _TTL_S)
-                pipe.publish(self.channel, b"keys")
+                pipe.publish(self.channel, b"keys " + self._me)
                 pipe.execute()
             except self._errors as exc:
                 self.outage.failed(exc)
 
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             write()
             return
-        task = loop.create_task(asyncio.to_thread(write))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._behind(run_blocking(write))
 
     # --- change notices -----------------------------------------------------------------------------
 
@@ -288,7 +302,8 @@ class RedisHealthStore(HealthStore):
                 self._stale.set()
                 try:
                     while not self._closed.is_set():
-                        if pubsub.get_message(timeout=0.2) is not None:
+                        message = pubsub.get_message(timeout=0.2)
+                        if message is not None and not bytes(message["data"]).endswith(b" " + self._me):
                             self._stale.set()
                 finally:
                     with contextlib.suppress(Exception):
@@ -306,63 +321,6 @@ class RedisHealthStore(HealthStore):
         if self._listener is not None:
             await asyncio.to_thread(self._listener.join, 2.0)
         await asyncio.to_thread(self.client.close)
-
-
-class RedisRateLimiter(RateLimiter):
-    """Exact client-side windows shared by every host: one atomic script reserves the earliest slot.
-
-    The script runs on redis-py's asyncio client (one per event loop), so a reservation costs one
-    loopback round trip and no thread hop. Redis down: this process's own windows (the file backend's
-    behaviour, per process) until it answers again.
-    """
-
-    def __init__(self, health: RedisHealthStore) -> None:
-        super().__init__(health)
-        self.store = health
-        self.outage = _Outage("rate windows")
-        self._clients: dict[int, tuple[Any, Any]] = {}
-
-    def _script(self) -> Any:
-        loop = asyncio.get_running_loop()
-        found = self._clients.get(id(loop))
-        if found is None or found[0] is not loop:
-            import redis.asyncio as aioredis
-
-            # A few connections shared by every call of this loop: a hundred concurrent calls queue for one
-            # (the script takes microseconds) instead of opening a hundred sockets and timing out. The
-            # timeout is generous: a slow answer is waited for, because falling back to this process's own
-            # windows would let a fleet send more than the limit.
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self.store.url, max_connections=_POOL_SIZE, timeout=_RESERVE_TIMEOUT_S,
-                socket_timeout=_RESERVE_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S)
-            client = aioredis.Redis(connection_pool=pool)
-            found = self._clients[id(loop)] = (loop, client.register_script(_RESERVE))
-        return found[1]
-
-    async def reserve_async(self, rules: Sequence[Rule], now: float, max_wait: float) -> float:
-        if not rules:
-            return 0.0
-        if self.outage.resting():
-            return self.reserve(rules, now, max_wait)
-        keys = [f"{self.store.namespace}rate:{rule.key}" for rule in rules]
-        args: list[Any] = [repr(now), repr(max_wait), uuid.uuid4().hex]
-        for rule in rules:
-            args += [max(w.period_s for w in rule.windows), len(rule.windows)]
-            for window in rule.windows:
-                args += [window.limit, window.period_s]
-        try:
-            answer = await self._script()(keys=keys, args=args)
-        except self.store._errors as exc:
-            self.outage.failed(exc)
-            return self.reserve(rules, now, max_wait)
-        self.outage.ok()
-        return float(answer)
-
-    async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        found = self._clients.pop(id(loop), None)
-        if found is not None:
-            await found[1].registered_client.aclose()
 
 
 def _parse(raw: bytes | None) -> HealthDoc:

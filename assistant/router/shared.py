@@ -1,11 +1,12 @@
 """Where the routing state lives: a file on this machine (default) or a Redis server shared by a fleet.
 
 ``ASSISTANT_STATE_URL=redis://host:6379/0`` (or ``[state] url = "redis://..."`` in config.toml) puts
-cooldowns, breakers, auto-disables, client-side rate windows and key-rotation positions in Redis, so a
-429 learned by one host stops the others and N hosts at an RPM limit of L send at most L a minute together.
-Without it, every process on the machine shares the health file under ``ASSISTANT_HOME``.
+cooldowns, breakers, auto-disables, client-side rate windows, key-rotation positions and the catalog's
+learned context windows in Redis, so a 429 learned by one host stops the others and N hosts at an RPM
+limit of L send at most L a minute together. Without it, every process on the machine shares the health
+file under ``ASSISTANT_HOME`` (and the catalog snapshot there).
 
-    health, limiter = open_state(clock=time.time, breaker=Breaker())
+    health, limiter = open_state(clock=time.time, breaker=Breaker(), catalog=router.catalog)
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ def state_url() -> str | None:
     return url
 
 
-def open_state(*, clock: Callable[[], float], breaker: Breaker) -> tuple[HealthStore, RateLimiter]:
-    """The health store and rate limiter for this process, on the configured backend."""
+def open_state(*, clock: Callable[[], float], breaker: Breaker, catalog: Any = None) -> tuple[HealthStore, RateLimiter]:
+    """The health store and rate limiter for this process, on the configured backend; on Redis,
+    ``catalog`` (a ``ModelCatalog``) shares its learned windows there too."""
     url = state_url()
     if url is None:
         health = HealthStore(clock=clock, breaker=breaker)
         return health, RateLimiter(health)
-    from .redis_state import RedisHealthStore, RedisRateLimiter
+    from .redis_limits import RedisRateLimiter
+    from .redis_state import RedisHealthStore
 
     redis_health = RedisHealthStore(url, clock=clock, breaker=breaker)
+    share = getattr(catalog, "share_windows", None)
+    if share is not None:
+        share(redis_health.windows)
     return redis_health, RedisRateLimiter(redis_health)
 
 
