@@ -34,20 +34,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-from pydantic import ValidationError
 
 from ..errors import LLMError, UsageError
 from ..files.blocking import engine_executor, run_blocking
 from ..files.paths import cache_dir
-from ..files.store import BrokenFileError, file_lock, read_json, write_json_atomic
 from ..messages import ModelInfo
 from ..providers.specs import get_spec
 from ._probe import PROBE_FAILURE_TTL, PROBE_TTL, probe_window
 from ._seed import seed_models
+from ._snapshot import OVERFLOW_SOURCE, LearnedWindow, WindowStore, read_snapshot, shareable, write_snapshot
 
 if TYPE_CHECKING:
     from cachetools import TLRUCache
@@ -63,9 +60,7 @@ RETRY_AFTER_FAILURE = 300.0
 LIST_TIMEOUT = 20.0
 # How often ensure_fresh() looks at the clock and the registry at all (it is on the router's path).
 _CHECK_INTERVAL = 30.0
-_SNAPSHOT_VERSION = 2
 # ``learn``'s default source: the window a provider stated in a ContextOverflowError.
-OVERFLOW_SOURCE = "a context overflow error"
 FACT_FIELDS = ("context_window", "max_output_tokens", "supports_tools", "supports_vision", "supports_pdf", "free", "pricing")
 # What one provider's failed listing may raise without being an engine bug.
 _FETCH_ERRORS = (LLMError, ValueError, OSError, NotImplementedError)
@@ -79,30 +74,7 @@ class _Registry(Protocol):
     def client(self, provider: str) -> Any: ...
 
 
-class WindowStore(Protocol):
-    """Learned windows shared with other hosts. ``windows()`` answers from memory and ``version``
-    changes whenever it may hold news (the catalog compares it on every read); ``save`` never blocks."""
-
-    version: int
-
-    def windows(self) -> dict[str, LearnedWindow]: ...
-
-    def save(self, model_id: str, window: LearnedWindow) -> None: ...
-
-
 _MISSING = object()
-
-
-@dataclass(frozen=True, slots=True)
-class LearnedWindow:
-    """A window learned at run time: how many tokens, where it was read (``source``) and when (``at``)."""
-
-    window: int
-    source: str
-    at: float
-
-    def describe(self) -> str:
-        return f"learned from {self.source}"
 
 
 @functools.cache
@@ -235,7 +207,7 @@ class ModelCatalog:
         self._merged.clear()
         if known is None or (known.window, known.source) != (context_window, source):
             self._save_soon()
-            if self._shared is not None and _shareable(key):
+            if self._shared is not None and shareable(key):
                 self._shared.save(key, window)
 
     def share_windows(self, store: WindowStore) -> None:
@@ -250,7 +222,7 @@ class ModelCatalog:
         self._shared, self._shared_seen = store, None
         self._load_snapshot()
         for key, window in self._learned.items():
-            if _shareable(key):
+            if shareable(key):
                 store.save(key, window)
 
     def token_ratio(self, model_id: str) -> float | None:
@@ -408,7 +380,7 @@ class ModelCatalog:
         if self._snapshot_loaded:
             return
         self._snapshot_loaded = True
-        providers, learned = _read_snapshot(self.snapshot_path)
+        providers, learned = read_snapshot(self.snapshot_path)
         for provider, (fetched_at, models) in providers.items():
             if provider not in self._live:
                 self._live[provider] = models
@@ -436,24 +408,8 @@ class ModelCatalog:
             logger.warning("could not write the catalog snapshot: %s", exc)
 
     def _write_snapshot(self, path: Path) -> None:
-        with self._save_lock, file_lock(path):
-            # Another process may have refreshed other providers or learned other windows meanwhile.
-            providers, learned = _read_snapshot(path)
-            for provider, models in self._live.items():
-                fetched_at = self._fetched_at.get(provider, 0.0)
-                if provider not in providers or providers[provider][0] <= fetched_at:
-                    providers[provider] = (fetched_at, models)
-            for key, window in self._learned.items():
-                if key not in learned or learned[key].at <= window.at:
-                    learned[key] = window
-            write_json_atomic(path, {
-                "version": _SNAPSHOT_VERSION,
-                "providers": {
-                    p: {"fetched_at": t, "models": [m.model_dump(mode="json") for m in models.values()]}
-                    for p, (t, models) in sorted(providers.items())
-                },
-                "learned": {k: {"window": w.window, "source": w.source, "at": w.at} for k, w in sorted(learned.items())},
-            })
+        with self._save_lock:
+            write_snapshot(path, {p: (self._fetched_at.get(p, 0.0), models) for p, models in self._live.items()}, self._learned)
 
     def _save_soon(self) -> None:
         try:
@@ -465,60 +421,6 @@ class ModelCatalog:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         future.add_done_callback(_log_failure)
-
-
-def _shareable(key: str) -> bool:
-    """A window of a known remote provider: the same for every host (a local server's is its host's own)."""
-    try:
-        return not get_spec(key.split("/", 1)[0]).local
-    except UsageError:
-        return False  # a provider the user declared: often a local server
-
-
-def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 kept a learned window as a bare number; every one came from an overflow error."""
-    learned = document.get("learned", {})
-    document["learned"] = {k: {"window": v, "source": OVERFLOW_SOURCE, "at": 0.0} for k, v in learned.items()}
-    document["version"] = 2
-    return document
-
-
-# Ordered migrations: version N's document goes through _MIGRATIONS[N] to become version N + 1.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
-
-
-def _learned_entry(value: Any) -> LearnedWindow | None:
-    if not isinstance(value, dict):
-        return None
-    window, source, at = value.get("window"), value.get("source"), value.get("at", 0.0)
-    if isinstance(window, bool) or not isinstance(window, int) or window <= 0 or not isinstance(source, str):
-        return None
-    return LearnedWindow(window, source, float(at) if isinstance(at, (int, float)) else 0.0)
-
-
-def _read_snapshot(path: Path) -> tuple[dict[str, tuple[float, dict[str, ModelInfo]]], dict[str, LearnedWindow]]:
-    """The snapshot's providers and learned windows; a missing or unreadable snapshot is empty (it is
-    only a cache: the next refresh rebuilds it)."""
-    try:
-        loaded = read_json(path)
-        if loaded is None:
-            return {}, {}
-        document = loaded[0]
-        if not isinstance(document, dict):
-            return {}, {}
-        while isinstance(document.get("version"), int) and document["version"] in _MIGRATIONS:
-            document = _MIGRATIONS[document["version"]](document)
-        if document.get("version") != _SNAPSHOT_VERSION:
-            return {}, {}
-        providers = {}
-        for provider, entry in document.get("providers", {}).items():
-            models = [ModelInfo.model_validate(m) for m in entry.get("models", [])]
-            providers[provider] = (float(entry.get("fetched_at", 0.0)), {m.model_id: m for m in models})
-        learned = {k: entry for k, v in document.get("learned", {}).items() if (entry := _learned_entry(v)) is not None}
-        return providers, learned
-    except (OSError, BrokenFileError, ValidationError, AttributeError, TypeError, ValueError) as exc:
-        logger.warning("ignoring unreadable catalog snapshot %s: %s", path, exc)
-        return {}, {}
 
 
 def _describe(exc: BaseException) -> str:
