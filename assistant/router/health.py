@@ -136,16 +136,37 @@ def _circuit(doc: HealthDoc, key: str) -> Circuit:
     return entry
 
 
-def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float) -> None:
-    buckets = [b for b in circuit.buckets if b[0] > keep_after]
+def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float, calls: int = 1) -> None:
+    buckets = circuit.buckets
+    if any(b[0] <= keep_after for b in buckets):
+        buckets = circuit.buckets = [b for b in buckets if b[0] > keep_after]
     for b in buckets:
         if b[0] == bucket:
-            b[1] += 1
-            b[2] += failed
+            b[1] += calls
+            b[2] += calls if failed else 0
             break
     else:
-        buckets.append([bucket, 1, 1 if failed else 0])
-    circuit.buckets = buckets
+        buckets.append([bucket, calls, calls if failed else 0])
+
+
+class _Successes:
+    """The everyday successes (no circuit closed, nothing re-enabled) counted since the last flush, as
+    one operation: one per flush instead of one per call. ``_pending_ops`` and ``_change`` seal it, so
+    what a flush writes never grows afterwards and operations keep their order."""
+
+    __slots__ = ("counts", "keep_after")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, float], int] = {}
+        self.keep_after: dict[str, float] = {}
+
+    def add(self, key: str, bucket: float, keep_after: float) -> None:
+        self.counts[key, bucket] = self.counts.get((key, bucket), 0) + 1
+        self.keep_after[key] = keep_after
+
+    def __call__(self, doc: HealthDoc) -> None:
+        for (key, bucket), calls in self.counts.items():
+            _count(_circuit(doc, key), bucket, False, self.keep_after[key], calls)
 
 
 def _provider(doc: HealthDoc, name: str) -> ProviderHealth:
@@ -179,6 +200,7 @@ class HealthStore:
         self._written_seq = 0
         self._installed_seq = 0
         self._unsaved: list[tuple[int, Op]] = []
+        self._successes: _Successes | None = None  # the open one, still counting (in ``_unsaved``)
         self._ops_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._timer: asyncio.TimerHandle | None = None
@@ -329,6 +351,9 @@ class HealthStore:
         disabled = provider is not None and (p := self.doc.providers.get(provider)) is not None and p.disabled is not None
         keep_after = now - self.breaker.window_s
         bucket = self.breaker.bucket(now)
+        if not closes and not disabled:
+            self._count_success(key, bucket, keep_after)
+            return
 
         def op(doc: HealthDoc) -> None:
             target = _circuit(doc, key)
@@ -342,6 +367,20 @@ class HealthStore:
         self._change(op)
         if closes or disabled:
             await self.flush()
+
+    def _count_success(self, key: str, bucket: float, keep_after: float) -> None:
+        """An everyday success: counted in memory now, written behind with the others of this flush."""
+        _count(_circuit(self.doc, key), bucket, False, keep_after)
+        with self._ops_lock:
+            tally = self._successes
+            opened = tally is None
+            if tally is None:
+                tally = self._successes = _Successes()
+                self._seq += 1
+                self._unsaved.append((self._seq, tally))
+            tally.add(key, bucket, keep_after)
+        if opened:
+            self._schedule_flush()
 
     def release(self, key: str, sent_at: float | None = None) -> None:
         """A call on circuit ``key`` ended without a verdict (a failure that does not count)."""
@@ -402,6 +441,7 @@ class HealthStore:
     def _change(self, op: Op) -> None:
         op(self.doc)
         with self._ops_lock:
+            self._successes = None
             self._seq += 1
             self._unsaved.append((self._seq, op))
         self._schedule_flush()
@@ -481,6 +521,7 @@ class HealthStore:
     def _pending_ops(self) -> list[tuple[int, Op]]:
         """Changes not yet written, in order (every backend writes these)."""
         with self._ops_lock:
+            self._successes = None
             return [(s, op) for s, op in self._unsaved if s > self._written_seq]
 
     def _flush_sync(self) -> tuple[HealthDoc, tuple[int, int] | None, int] | None:
