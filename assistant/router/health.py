@@ -138,15 +138,17 @@ def _circuit(doc: HealthDoc, key: str) -> Circuit:
 
 def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float, calls: int = 1) -> None:
     buckets = circuit.buckets
-    if any(b[0] <= keep_after for b in buckets):
+    found = buckets[-1] if buckets else None
+    if found is None or found[0] != bucket:
+        # Calls land in the newest bucket but once per bucket_s: then forget the ones past the window.
         buckets = circuit.buckets = [b for b in buckets if b[0] > keep_after]
-    for b in buckets:
-        if b[0] == bucket:
-            b[1] += calls
-            b[2] += calls if failed else 0
-            break
-    else:
-        buckets.append([bucket, calls, calls if failed else 0])
+        found = next((b for b in buckets if b[0] == bucket), None)
+        if found is None:
+            found = [bucket, 0, 0]
+            buckets.append(found)
+    found[1] += calls
+    if failed:
+        found[2] += calls
 
 
 class _Successes:
@@ -345,14 +347,17 @@ class HealthStore:
         starts a fresh window; one sent before leaves it open. Clears ``provider``'s auto-disable."""
         now = self.clock()
         sent_at = now if sent_at is None else sent_at
-        self._end_probe(key, sent_at)
-        entry = self.doc.circuits.get(key)
+        if self._probing:
+            self._end_probe(key, sent_at)
+        doc = self.doc
+        entry = doc.circuits.get(key)
         closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
-        disabled = provider is not None and (p := self.doc.providers.get(provider)) is not None and p.disabled is not None
-        keep_after = now - self.breaker.window_s
-        bucket = self.breaker.bucket(now)
+        disabled = provider is not None and (p := doc.providers.get(provider)) is not None and p.disabled is not None
+        breaker = self.breaker
+        keep_after = now - breaker.window_s
+        bucket = breaker.bucket(now)
         if not closes and not disabled:
-            self._count_success(key, bucket, keep_after)
+            self._count_success(doc, key, bucket, keep_after)
             return
 
         def op(doc: HealthDoc) -> None:
@@ -368,9 +373,9 @@ class HealthStore:
         if closes or disabled:
             await self.flush()
 
-    def _count_success(self, key: str, bucket: float, keep_after: float) -> None:
+    def _count_success(self, doc: HealthDoc, key: str, bucket: float, keep_after: float) -> None:
         """An everyday success: counted in memory now, written behind with the others of this flush."""
-        _count(_circuit(self.doc, key), bucket, False, keep_after)
+        _count(_circuit(doc, key), bucket, False, keep_after)
         with self._ops_lock:
             tally = self._successes
             opened = tally is None
