@@ -55,6 +55,9 @@ class _Record(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=False, validate_assignment=False)
 
 
+_field_counts: dict[type, int] = {}
+
+
 def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     """``cls.model_construct(**values)`` for values the engine made itself with every field given, at a
     fraction of its cost (``model_construct`` walks every field's aliases and defaults in Python). The
@@ -62,7 +65,11 @@ def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
 
         usage = trusted(Usage, {"input_tokens": 3, ...every field...})
     """
-    if len(values) != len(cls.__pydantic_fields__):
+    count = _field_counts.get(cls)
+    if count is None:
+        # A class attribute of a pydantic model costs a trip through its metaclass's __getattr__ hook.
+        count = _field_counts[cls] = len(cls.__pydantic_fields__)
+    if len(values) != count:
         return cls.model_construct(**values)
     record = _new(cls)
     _set(record, "__dict__", values)

@@ -89,9 +89,11 @@ class Router:
         # steps start there instead of paying another 400 each.
         self._prompt_tools: set[str] = set()
         self._prices: Any = None
+        self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
         self._circuits: dict[str, str] = {}
         self._expand = Expansions(self.registry)
+        self._planned: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -198,7 +200,8 @@ class Router:
         model, then_auto = self._expand(model)
         needs_tools = bool(call.request.tools)
         free = self.free_models if model == "auto" or then_auto else None
-        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
+        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog,
+                          memo=self._planned)
         if then_auto and model != "auto":
             candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
         call.state.catalog = self.catalog
@@ -451,9 +454,11 @@ class Router:
         spec = self.registry.spec(cand.provider)
         if spec.local:
             return 0.0
-        from ..catalog.pricing import call_cost
+        if self._call_cost is None:
+            from ..catalog.pricing import call_cost
 
-        return call_cost(self._facts().get(cand.model_id), usage, family=spec.family)
+            self._call_cost = call_cost
+        return self._call_cost(self._facts().get(cand.model_id), usage, family=spec.family)
 
     async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
         return await self.chat(chain, messages, max_tokens=1024)
