@@ -241,3 +241,29 @@ async def test_request_times_are_written_behind(tmp_path: Path) -> None:
     assert not path.exists()
     await health.aclose()
     assert json.loads(path.read_text())["windows"]["groq"] == [clock.now]
+
+
+async def test_successes_written_behind_count_in_another_writers_failure_rate(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    clock = FakeClock()
+    first = store(path, clock, breaker=Breaker(min_calls=4, failure_rate=0.5))
+    for _ in range(10):
+        await first.succeeded("groq")
+    await first.aclose()
+    second = store(path, clock, breaker=Breaker(min_calls=4, failure_rate=0.5))
+    assert [await second.failed("groq") for _ in range(3)] == [False, False, False]  # 3 of 13 failed
+
+
+async def test_successes_not_yet_written_survive_picking_up_another_writers_change(tmp_path: Path) -> None:
+    path = tmp_path / HEALTH_FILE
+    clock = FakeClock()
+    health = store(path, clock, refresh_interval=0.0, flush_delay=3600)
+    for _ in range(10):
+        await health.succeeded("groq")
+    await store(path, clock).disable("openai", kind="auth", detail="x", key_hash="")
+    await health.refresh()
+    await health.failed("groq")
+    assert "openai" in health.disabled()
+    await health.aclose()
+    [(_, calls, failed)] = store(path, clock).doc.circuits["groq"].buckets
+    assert (calls, failed) == (11, 1)

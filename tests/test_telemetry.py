@@ -159,3 +159,39 @@ def test_switched_off_a_run_never_imports_opentelemetry() -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_spans_start_once_the_application_sets_a_tracer_provider() -> None:
+    # Until a provider is set, OpenTelemetry's spans record nothing, so none are made; one set later
+    # (after the first calls) receives the spans from then on.
+    code = (
+        "import asyncio, sys\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from assistant import telemetry\n"
+        "from assistant.registry import LLMRegistry\n"
+        "from assistant.router import Router\n"
+        "from assistant.messages import ChatResponse, Message, Usage\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from conftest import FakeClient\n"
+        "async def main():\n"
+        "    r = LLMRegistry()\n"
+        "    r.add_provider('f', kind='openai', client=FakeClient(lambda q: ChatResponse(text='hi', finish_reason='stop',"
+        " usage=Usage(), model='m', provider='f')))\n"
+        "    router = Router(r)\n"
+        "    await router.chat('f/m', [Message.user('x')])\n"
+        "    print(telemetry.chat_span('f/m', None) is telemetry._NOOP)\n"
+        "    exporter = InMemorySpanExporter()\n"
+        "    provider = TracerProvider()\n"
+        "    provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "    trace.set_tracer_provider(provider)\n"
+        "    await router.chat('f/m', [Message.user('x')])\n"
+        "    print(sorted(s.name for s in exporter.get_finished_spans()))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ASSISTANT_OTEL", "OTEL_PYTHON_TRACER_PROVIDER")}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[:2] == ["True", "['chat f/m', 'chat m']"], out.stderr

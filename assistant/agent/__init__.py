@@ -235,7 +235,7 @@ class Agent:
             # Past the step budget: one last call without tools for the best answer so far.
             final = number > self.max_steps or ctx.looping
             offer_tools = bool(self.tools) and not final
-            step = Step(number=number, correction=correction, tools_offered=offer_tools, started_at=time.time())
+            step = Step.begin(number, correction, offer_tools, time.time())
             yield event("step_start", number)
             with telemetry.step_span(number) as step_span:
                 async for ev in think(ctx, step, tools=offer_tools, final=final):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import AllModelsFailedError, LLMError, StreamInterruptedError, UsageError
-from ..messages import Attempt, ChatResponse, Message, StreamEvent, ToolCall, Usage, new_call_id
+from ..messages import Attempt, ChatResponse, Message, StreamEvent, ToolCall, Usage, new_call_id, trusted
 from ..toolcall_text import TextGuard, extract_tool_calls, render_text_history, tool_prompt
 from ._arguments import safe_call
 from ._grammar import action_prompt, action_schema, parse_action, render_action_history
@@ -137,10 +137,10 @@ class RunContext:
         usage = Usage()
         for step in self.steps:
             usage = usage + step.usage
-        return RunResult.model_construct(
-            output=output, steps=self.steps, usage=usage, attempts=[a for s in self.steps for a in s.attempts],
-            stop_reason=stop_reason, messages=self.messages[1:], duration_s=time.perf_counter() - self.started,
-        )
+        return trusted(RunResult, {
+            "output": output, "steps": self.steps, "usage": usage, "attempts": [a for s in self.steps for a in s.attempts],
+            "stop_reason": stop_reason, "messages": self.messages[1:], "duration_s": time.perf_counter() - self.started,
+        })
 
     def all_attempts(self, step: Step) -> list[Attempt]:
         return [a for s in self.steps for a in s.attempts] + step.attempts
@@ -205,10 +205,10 @@ class RunContext:
     def add_assistant(self, step: Step, response: ChatResponse) -> None:
         self.drop_foreign_state(response.provider)
         self._origins[len(self.messages)] = response.provider
-        self.messages.append(Message.model_construct(
-            role="assistant", content=step.text, tool_calls=step.tool_calls, tool_call_id=None, name=None,
-            reasoning=step.reasoning, opaque=dict(response.opaque),
-        ))
+        self.messages.append(trusted(Message, {
+            "role": "assistant", "content": step.text, "attachments": [], "tool_calls": step.tool_calls,
+            "tool_call_id": None, "name": None, "reasoning": step.reasoning, "opaque": dict(response.opaque),
+        }))
 
     def unique(self, calls: list[ToolCall]) -> list[ToolCall]:
         """Calls with ids no earlier call used (some servers number every reply's calls from 0)."""
@@ -427,7 +427,11 @@ async def act(ctx: RunContext, step: Step) -> AsyncIterator[AgentEvent]:
     jobs = [_prepare(ctx, call) for call in step.tool_calls]
     for call in step.tool_calls:
         yield event("tool_call", step.number, tool_call=call)
-    results = await asyncio.gather(*(_execute(ctx, call, job) for call, job in zip(step.tool_calls, jobs)))
+    if len(jobs) == 1:
+        # One call runs in this task: a task of its own costs two trips through the event loop.
+        results = [await _execute(ctx, step.tool_calls[0], jobs[0])]
+    else:
+        results = await asyncio.gather(*(_execute(ctx, call, job) for call, job in zip(step.tool_calls, jobs)))
     step.tool_results = list(results)
     step.tools_s = time.perf_counter() - started
     for result in results:
@@ -467,5 +471,5 @@ async def _execute(ctx: RunContext, call: ToolCall, job: tuple[Tool, dict[str, A
 
 
 def _result(call: ToolCall, output: str, outcome: str, duration: float = 0.0) -> ToolResult:
-    return ToolResult.model_construct(call_id=call.id, name=call.name, arguments=call.arguments, output=output,
-                                      outcome=outcome, duration_s=duration)
+    return trusted(ToolResult, {"call_id": call.id, "name": call.name, "arguments": call.arguments, "output": output,
+                                "outcome": outcome, "duration_s": duration})

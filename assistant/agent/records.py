@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..messages import Attempt, Message, ToolCall, Usage
+from ..messages import Attempt, Message, ToolCall, Usage, trusted
 
 __all__ = ["ToolMode", "StopReason", "ToolOutcome", "ToolResult", "Step", "RunResult", "AgentEvent", "AgentEventType", "event"]
 
@@ -63,6 +63,18 @@ class Step(_Record):
     tools_s: float = 0.0
     duration_s: float = 0.0
 
+    @classmethod
+    def begin(cls, number: int, correction: int, tools_offered: bool, started_at: float) -> Step:
+        """A fresh step, built without re-validation (the agent loop makes one per model call)."""
+        usage = trusted(Usage, {"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0,
+                                "cache_write_tokens": 0, "cost": None})
+        return trusted(cls, {
+            "number": number, "correction": correction, "tools_offered": tools_offered, "mode": "native", "model": "",
+            "text": "", "reasoning": None, "tool_calls": [], "tool_results": [], "attempts": [], "usage": usage,
+            "finish_reason": None, "reruns": 0, "discarded": [], "started_at": started_at, "llm_s": 0.0, "tools_s": 0.0,
+            "duration_s": 0.0,
+        })
+
     @property
     def needs_correction(self) -> bool:
         return any(r.outcome in ("invalid_arguments", "unknown_tool") for r in self.tool_results)
@@ -109,6 +121,7 @@ class AgentEvent(_Record):
 
 def event(type: AgentEventType, step: int, **fields: Any) -> AgentEvent:
     """An event built without re-validation (the engine made every field itself)."""
-    values = {"text": None, "tool_call": None, "tool_result": None, "attempt": None, "record": None, "result": None}
+    values = {"type": type, "step": step, "text": None, "tool_call": None, "tool_result": None, "attempt": None,
+              "record": None, "result": None}
     values.update(fields)
-    return AgentEvent.model_construct(type=type, step=step, **values)
+    return trusted(AgentEvent, values)

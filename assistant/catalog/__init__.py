@@ -41,7 +41,7 @@ from ..errors import LLMError, UsageError
 from ..files.blocking import engine_executor, run_blocking
 from ..files.paths import cache_dir
 from ..messages import ModelInfo
-from ..providers.specs import get_spec
+from ..providers.specs import declared_count, get_spec
 from ._probe import PROBE_FAILURE_TTL, PROBE_TTL, probe_window
 from ._seed import seed_models
 from ._snapshot import OVERFLOW_SOURCE, LearnedWindow, WindowStore, read_snapshot, shareable, write_snapshot
@@ -82,11 +82,21 @@ def _seed() -> dict[str, ModelInfo]:
     return {m.model_id: m for m in seed_models()}
 
 
+# model id -> canonical key, asked twice per router call; a newly declared name can change an answer.
+_keys: dict[str, str | None] = {}
+_keys_declared = [-1]
+
+
 def _canonical_key(model_id: str) -> str | None:
-    provider, slash, model = model_id.partition("/")
-    if not slash or not provider or not model:
-        return None
-    return f"{_canonical_provider(provider)}/{model}"
+    declared = declared_count()
+    if declared != _keys_declared[0] or len(_keys) > 4096:
+        _keys.clear()
+        _keys_declared[0] = declared
+    found = _keys.get(model_id, _MISSING)
+    if found is _MISSING:
+        provider, slash, model = model_id.partition("/")
+        found = _keys[model_id] = f"{_canonical_provider(provider)}/{model}" if slash and provider and model else None
+    return found  # type: ignore[return-value]
 
 
 def _canonical_provider(provider: str) -> str:

@@ -14,7 +14,7 @@ attempts, model info) and fresh call ids. Imports nothing from the engine.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -38,6 +38,7 @@ __all__ = [
     "ImagePart",
     "DocumentPart",
     "Attachment",
+    "trusted",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -47,10 +48,35 @@ ReasoningEffort = Literal["off", "minimal", "low", "medium", "high", "xhigh"]
 
 _new = object.__new__
 _set = object.__setattr__
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=False, validate_assignment=False)
+
+
+_field_counts: dict[type, int] = {}
+
+
+def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+    """``cls.model_construct(**values)`` for values the engine made itself with every field given, at a
+    fraction of its cost (``model_construct`` walks every field's aliases and defaults in Python). The
+    dict becomes the record's own.
+
+        usage = trusted(Usage, {"input_tokens": 3, ...every field...})
+    """
+    count = _field_counts.get(cls)
+    if count is None:
+        # A class attribute of a pydantic model costs a trip through its metaclass's __getattr__ hook.
+        count = _field_counts[cls] = len(cls.__pydantic_fields__)
+    if len(values) != count:
+        return cls.model_construct(**values)
+    record = _new(cls)
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
 
 
 # The key under which a client keeps tool-call arguments that ended with a structure still open.
@@ -143,14 +169,14 @@ class Usage(_Record):
 
     def __add__(self, other: Usage) -> Usage:
         cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
-        return Usage.model_construct(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cached_tokens=self.cached_tokens + other.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-            cost=cost,
-        )
+        return trusted(Usage, {
+            "input_tokens": self.input_tokens + other.input_tokens,
+            "output_tokens": self.output_tokens + other.output_tokens,
+            "cached_tokens": self.cached_tokens + other.cached_tokens,
+            "reasoning_tokens": self.reasoning_tokens + other.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens + other.cache_write_tokens,
+            "cost": cost,
+        })
 
     @property
     def total_tokens(self) -> int:
@@ -212,6 +238,7 @@ class ChatResponse(_Record):
         return Message.model_construct(
             role="assistant",
             content=self.text,
+            attachments=[],  # given: a missing default_factory costs model_construct an inspect.signature
             tool_calls=list(self.tool_calls),
             tool_call_id=None,
             name=None,

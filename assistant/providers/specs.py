@@ -57,6 +57,11 @@ _SPLIT = re.compile(r"[-_]")
 _declared: dict[str, ProviderSpec] = {}
 
 
+def declared_count() -> int:
+    """How many names ``declare`` has made known: it only grows, so memos of name lookups key on it."""
+    return len(_declared)
+
+
 def declare(spec: ProviderSpec) -> None:
     """Make a named provider known process-wide (so free-models ids and create_client accept it)."""
     _declared[spec.name] = spec

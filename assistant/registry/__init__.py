@@ -96,6 +96,8 @@ class LLMRegistry(ConfigRoutes):
         self._ids: dict[str, tuple[str, str]] = {}
         self._configured: dict[str, bool] = {}
         self._by_key: dict[tuple[str, str | None], LLMClient] = {}
+        # Counts changes to providers and config, so callers can key their own memos on it.
+        self.generation = 0
         self.config = ConfigFile()
 
     def __repr__(self) -> str:
@@ -172,6 +174,7 @@ class LLMRegistry(ConfigRoutes):
     def _forget(self) -> None:
         for memo in (self._resolved, self._names, self._ids, self._configured, self._by_key):
             memo.clear()
+        self.generation += 1
 
     # --- lookups --------------------------------------------------------------------------------
 

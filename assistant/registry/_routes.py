@@ -64,6 +64,7 @@ class ConfigRoutes:
                 self.add_provider(_route_provider(route.hint, provider), kind=provider, api_key=route.api_key,
                                   _source=f"{where}: [[model_routes]] hint {route.hint!r}")
         self.config = config
+        self._forget()
 
     def _provider_arg(self, name: str, where: str) -> str:
         try:

@@ -147,7 +147,7 @@ def load_config(path: Path) -> ConfigFile:
         cfg = load_config(config_path()); cfg.reliability.fallback_providers
     """
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError:
         return _empty()
     signature = (stat.st_mtime_ns, stat.st_size)

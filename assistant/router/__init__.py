@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import telemetry
 from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
-from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec, Usage
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec, Usage, trusted
 from ..registry import LLMRegistry
 from . import _fitting as ctx
 from . import _prompt_mode
@@ -41,7 +41,7 @@ from ._candidates import Candidate, RunState, plan, screen
 from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from ._media import MediaHelper
-from ._roles import expand_model, policy_from_config
+from ._roles import Expansions, policy_from_config
 from .health import HealthStore, circuit_key, key_hash
 from .policies import Action, RetryState, RouterPolicy, Situation, decide
 from .ratelimit import RateLimiter, limit_rules
@@ -89,8 +89,11 @@ class Router:
         # steps start there instead of paying another 400 each.
         self._prompt_tools: set[str] = set()
         self._prices: Any = None
+        self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
         self._circuits: dict[str, str] = {}
+        self._expand = Expansions(self.registry)
+        self._planned: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -194,10 +197,11 @@ class Router:
 
     async def _run_candidates(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         await self.health.refresh()
-        model, then_auto = expand_model(model, self.registry)
+        model, then_auto = self._expand(model)
         needs_tools = bool(call.request.tools)
         free = self.free_models if model == "auto" or then_auto else None
-        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
+        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog,
+                          memo=self._planned)
         if then_auto and model != "auto":
             candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
         call.state.catalog = self.catalog
@@ -504,11 +508,12 @@ class Router:
         cost = self._cost(cand, usage)
         if cost is not None and usage.cost is None:
             response.usage = usage = usage.model_copy(update={"cost": cost})
-        call.attempts.append(Attempt(
-            provider=cand.provider, model=cand.model, wait_s=round(waited, 3), detail="; ".join(n for n in notes if n),
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens, cost=cost,
-        ))
+        call.attempts.append(trusted(Attempt, {
+            "provider": cand.provider, "model": cand.model, "kind": None, "status": None, "wait_s": round(waited, 3),
+            "detail": "; ".join(n for n in notes if n), "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
+        }))
         telemetry.attempt(call.trace, call.attempts[-1])
         response.attempts = list(call.attempts)
         call.response = response
@@ -522,11 +527,16 @@ class Router:
         return self._prices
 
     def _cost(self, cand: Candidate, usage: Usage) -> float | None:
-        from ..catalog.pricing import call_cost
-
+        if usage.cost is not None:
+            return usage.cost
         spec = self.registry.spec(cand.provider)
-        info = self._facts().get(cand.model_id) if usage.cost is None and not spec.local else None
-        return call_cost(info, usage, family=spec.family, local=spec.local)
+        if spec.local:
+            return 0.0
+        if self._call_cost is None:
+            from ..catalog.pricing import call_cost
+
+            self._call_cost = call_cost
+        return self._call_cost(self._facts().get(cand.model_id), usage, family=spec.family)
 
     async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
         return await self.chat(chain, messages, max_tokens=1024)

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from .. import telemetry
 from ..errors import UsageError
-from ..messages import Attempt, ChatRequest, ChatResponse, Message, StreamEvent, ToolSpec
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, StreamEvent, ToolSpec, trusted
 from . import _prompt_mode
 from ._candidates import Candidate, RunState
 
 __all__ = ["OPTIONS", "Call", "Tries", "template", "hop", "build_request"]
 
 OPTIONS = frozenset({"tool_choice", "max_tokens", "temperature", "reasoning", "response_schema", "stop", "extra"})
+_MESSAGE, _TOOL_SPEC = {Message}, {ToolSpec}
 
 
 @dataclass(slots=True)
@@ -75,6 +76,13 @@ def template(messages: Sequence[Message], tools: Sequence[ToolSpec], options: di
     unknown = set(options) - OPTIONS
     if unknown:
         raise UsageError(f"unknown router option(s) {sorted(unknown)}; use {', '.join(sorted(OPTIONS))}")
+    if (set(map(type, messages)) == _MESSAGE and (not tools or set(map(type, tools)) == _TOOL_SPEC)
+            and (not options or ("extra" not in options and all(v is None for v in options.values())))):
+        # Nothing to check (our own records, every option unset): what validation would build.
+        return trusted(ChatRequest, {
+            "model": "", "messages": list(messages), "tools": list(tools), "tool_choice": None, "max_tokens": None,
+            "temperature": None, "stream": stream, "reasoning": None, "stop": None, "response_schema": None, "extra": {},
+        })
     try:
         return ChatRequest(model="", messages=list(messages), tools=list(tools), stream=stream, **options)
     except ValidationError as exc:

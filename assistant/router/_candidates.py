@@ -187,13 +187,31 @@ def plan(
     registry: LLMRegistry,
     free_models: Any,
     catalog: Any,
+    memo: dict[str, tuple[int, Any, Candidate]] | None = None,
 ) -> list[Candidate]:
-    """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain)."""
+    """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain).
+    ``memo`` (the caller's, one per registry) keeps the candidate of an explicit id while the registry
+    and the catalog's answer for it stay the same."""
     if isinstance(model, str) and model.strip().lower() == "auto":
         entries = _auto_chain(free_models, needs_tools, registry)
         return [_candidate(e, registry, catalog) for e in entries]
     ids = [model] if isinstance(model, str) else list(model)
-    return [_candidate(i, registry, catalog) for i in ids]
+    if memo is None:
+        return [_candidate(i, registry, catalog) for i in ids]
+    return [_remembered(i, registry, catalog, memo) for i in ids]
+
+
+def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any,
+                memo: dict[str, tuple[int, Any, Candidate]]) -> Candidate:
+    hit = memo.get(raw_id)
+    get = getattr(catalog, "get", None)
+    if hit is not None and hit[0] == registry.generation and (get(hit[2].model_id) if get is not None else None) is hit[1]:
+        return hit[2]
+    found = _candidate(raw_id, registry, catalog)
+    if len(memo) >= 1024:
+        memo.clear()
+    memo[raw_id] = (registry.generation, get(found.model_id) if get is not None else None, found)
+    return found
 
 
 def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> list[Any]:

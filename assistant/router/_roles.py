@@ -8,14 +8,21 @@ separately, when no window holds the prompt.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
+from ..files.paths import config_path
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
-from ..registry.config import ConfigFile
+from ..registry.config import ConfigFile, load_config
 from .policies import Breaker, RouterPolicy, WaitExponentialJitter, stop_after_attempt
 
-__all__ = ["expand_model", "overflow_model", "policy_from_config"]
+__all__ = ["expand_model", "Expansions", "overflow_model", "policy_from_config"]
+
+# The roles that follow an explicit chain (``expand_model``).
+_FOLLOWERS = ("flash_fallback", "free_fallback")
+_MEMO_SIZE = 256
 
 
 def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str | list[str], bool]:
@@ -34,7 +41,7 @@ def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str
             continue
         ids.extend(registry.expand(entry))
     then_auto = False
-    for role in ("flash_fallback", "free_fallback"):
+    for role in _FOLLOWERS:
         target = configured_role(role)
         if target is None:
             continue
@@ -45,6 +52,41 @@ def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str
     if any(m.strip().lower() == "auto" for m in asked):
         then_auto = True
     return list(dict.fromkeys(ids)), then_auto
+
+
+class Expansions:
+    """``expand_model`` for one registry, answered from memory while nothing it reads has changed: the
+    registry's providers and config (``registry.generation``), the config file's model roles (the
+    mtime-checked ``load_config``, one ``stat``) and the ``ASSISTANT_MODEL_<ROLE>`` variables involved.
+
+        model, then_auto = Expansions(registry)("openai/gpt-4o")
+    """
+
+    def __init__(self, registry: LLMRegistry) -> None:
+        self.registry = registry
+        self._variables: dict[Any, tuple[str, ...]] = {}
+        self._memo: dict[Any, tuple[tuple[Any, ...], str | list[str], bool]] = {}
+
+    def __call__(self, model: str | Sequence[str]) -> tuple[str | list[str], bool]:
+        asked = model if isinstance(model, str) else tuple(model)
+        variables = self._variables.get(asked)
+        if variables is None:
+            roles = [m for m in ([asked] if isinstance(asked, str) else asked) if is_role(m)]
+            variables = tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}" for r in (*roles, *_FOLLOWERS))
+            if len(self._variables) >= _MEMO_SIZE:
+                self._variables.clear()
+            self._variables[asked] = variables
+        environ = os.environ
+        inputs = (self.registry.generation, load_config(config_path()), *[environ.get(v) for v in variables])
+        hit = self._memo.get(asked)
+        if hit is not None and hit[0] == inputs:
+            ids, then_auto = hit[1], hit[2]
+        else:
+            ids, then_auto = expand_model(model, self.registry)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[asked] = (inputs, ids, then_auto)
+        return (ids if isinstance(ids, str) else list(ids)), then_auto
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:

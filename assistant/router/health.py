@@ -135,16 +135,39 @@ def _circuit(doc: HealthDoc, key: str) -> Circuit:
     return entry
 
 
-def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float) -> None:
-    buckets = [b for b in circuit.buckets if b[0] > keep_after]
-    for b in buckets:
-        if b[0] == bucket:
-            b[1] += 1
-            b[2] += failed
-            break
-    else:
-        buckets.append([bucket, 1, 1 if failed else 0])
-    circuit.buckets = buckets
+def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float, calls: int = 1) -> None:
+    buckets = circuit.buckets
+    found = buckets[-1] if buckets else None
+    if found is None or found[0] != bucket:
+        # Calls land in the newest bucket but once per bucket_s: then forget the ones past the window.
+        buckets = circuit.buckets = [b for b in buckets if b[0] > keep_after]
+        found = next((b for b in buckets if b[0] == bucket), None)
+        if found is None:
+            found = [bucket, 0, 0]
+            buckets.append(found)
+    found[1] += calls
+    if failed:
+        found[2] += calls
+
+
+class _Successes:
+    """The everyday successes (no circuit closed, nothing re-enabled) counted since the last flush, as
+    one operation: one per flush instead of one per call. ``_pending_ops`` and ``_change`` seal it, so
+    what a flush writes never grows afterwards and operations keep their order."""
+
+    __slots__ = ("counts", "keep_after")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, float], int] = {}
+        self.keep_after: dict[str, float] = {}
+
+    def add(self, key: str, bucket: float, keep_after: float) -> None:
+        self.counts[key, bucket] = self.counts.get((key, bucket), 0) + 1
+        self.keep_after[key] = keep_after
+
+    def __call__(self, doc: HealthDoc) -> None:
+        for (key, bucket), calls in self.counts.items():
+            _count(_circuit(doc, key), bucket, False, self.keep_after[key], calls)
 
 
 def _provider(doc: HealthDoc, name: str) -> ProviderHealth:
@@ -178,6 +201,7 @@ class HealthStore:
         self._written_seq = 0
         self._installed_seq = 0
         self._unsaved: list[tuple[int, Op]] = []
+        self._successes: _Successes | None = None  # the open one, still counting (in ``_unsaved``)
         self._ops_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._timer: asyncio.TimerHandle | None = None
@@ -322,12 +346,18 @@ class HealthStore:
         starts a fresh window; one sent before leaves it open. Clears ``provider``'s auto-disable."""
         now = self.clock()
         sent_at = now if sent_at is None else sent_at
-        self._end_probe(key, sent_at)
-        entry = self.doc.circuits.get(key)
+        if self._probing:
+            self._end_probe(key, sent_at)
+        doc = self.doc
+        entry = doc.circuits.get(key)
         closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
-        disabled = provider is not None and (p := self.doc.providers.get(provider)) is not None and p.disabled is not None
-        keep_after = now - self.breaker.window_s
-        bucket = self.breaker.bucket(now)
+        disabled = provider is not None and (p := doc.providers.get(provider)) is not None and p.disabled is not None
+        breaker = self.breaker
+        keep_after = now - breaker.window_s
+        bucket = breaker.bucket(now)
+        if not closes and not disabled:
+            self._count_success(doc, key, bucket, keep_after)
+            return
 
         def op(doc: HealthDoc) -> None:
             target = _circuit(doc, key)
@@ -341,6 +371,20 @@ class HealthStore:
         self._change(op)
         if closes or disabled:
             await self.flush()
+
+    def _count_success(self, doc: HealthDoc, key: str, bucket: float, keep_after: float) -> None:
+        """An everyday success: counted in memory now, written behind with the others of this flush."""
+        _count(_circuit(doc, key), bucket, False, keep_after)
+        with self._ops_lock:
+            tally = self._successes
+            opened = tally is None
+            if tally is None:
+                tally = self._successes = _Successes()
+                self._seq += 1
+                self._unsaved.append((self._seq, tally))
+            tally.add(key, bucket, keep_after)
+        if opened:
+            self._schedule_flush()
 
     def release(self, key: str, sent_at: float | None = None) -> None:
         """A call on circuit ``key`` ended without a verdict (a failure that does not count)."""
@@ -401,6 +445,7 @@ class HealthStore:
     def _change(self, op: Op) -> None:
         op(self.doc)
         with self._ops_lock:
+            self._successes = None
             self._seq += 1
             self._unsaved.append((self._seq, op))
         self._schedule_flush()
@@ -480,6 +525,7 @@ class HealthStore:
     def _pending_ops(self) -> list[tuple[int, Op]]:
         """Changes not yet written, in order (every backend writes these)."""
         with self._ops_lock:
+            self._successes = None
             return [(s, op) for s, op in self._unsaved if s > self._written_seq]
 
     def _flush_sync(self) -> tuple[HealthDoc, tuple[int, int] | None, int] | None:

@@ -8,7 +8,8 @@ Spans follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operation.na
 https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/). They go through
 ``opentelemetry-api`` (the optional extra ``otel``) to whatever tracer provider the application set
 up; without the package, or with ``ASSISTANT_OTEL=0``, every helper returns one shared no-op object
-after a single flag check, and ``opentelemetry`` is never imported.
+after a single flag check, and ``opentelemetry`` is never imported. The same holds while no tracer provider
+is configured (none passed to ``configure`` and none set globally): spans would go nowhere, so none are made.
 
     with telemetry.chat_span("auto", request) as span:     # the router, once per call
         telemetry.attempt(span, attempt)                    # each hop, as it is recorded
@@ -25,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -38,6 +40,8 @@ ENABLED: bool = os.environ.get("ASSISTANT_OTEL", "1").strip().lower() not in ("0
     importlib.util.find_spec("opentelemetry") is not None)
 _tracer: Any = None
 _provider: Any = None
+# OpenTelemetry's auto-instrumentation names a provider in the environment and sets it on first use.
+_ENV_PROVIDER = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def configure(*, enabled: bool | None = None, tracer_provider: Any = None) -> None:
@@ -51,6 +55,24 @@ def configure(*, enabled: bool | None = None, tracer_provider: Any = None) -> No
     if tracer_provider is not None:
         _provider = tracer_provider
     _tracer = None
+
+
+def _tracing() -> bool:
+    """True when spans go somewhere: switched on, and a tracer provider given to ``configure`` or set
+    globally. Until an application sets one, OpenTelemetry's global provider is a proxy whose spans
+    record nothing; the application can only have set one after importing ``opentelemetry.trace``."""
+    if not ENABLED:
+        return False
+    if _provider is not None or _ENV_PROVIDER:
+        return True
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return False
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
+def _quiet() -> bool:
+    return not _log.isEnabledFor(_INFO) and not _tracing()
 
 
 def _get_tracer() -> Any:
@@ -98,7 +120,7 @@ class Span:
         self.start_ns = self.mark = time.time_ns()
 
     def __enter__(self) -> Span:
-        if ENABLED:
+        if _tracing():
             from opentelemetry import context, trace
 
             kind = trace.SpanKind.CLIENT if self.kind == "client" else trace.SpanKind.INTERNAL
@@ -143,7 +165,7 @@ class Span:
 
 def agent_span(model: Any, tools: list[str]) -> Span | _Noop:
     """The span of one ``Agent.run``."""
-    if not ENABLED and not _log.isEnabledFor(_INFO):
+    if _quiet():
         return _NOOP
     label = _model_label(model)
     return Span("invoke_agent assistant", {
@@ -154,14 +176,14 @@ def agent_span(model: Any, tools: list[str]) -> Span | _Noop:
 
 def step_span(number: int) -> Span | _Noop:
     """The span of one agent step (a model call and the tools it asked for)."""
-    if not ENABLED and not _log.isEnabledFor(_INFO):
+    if _quiet():
         return _NOOP
     return Span(f"step {number}", {"assistant.step.number": number}, log=f"agent step {number}")
 
 
 def chat_span(model: Any, request: Any) -> Span | _Noop:
     """The span of one router call (every candidate it tries, each an ``attempt`` span below it)."""
-    if not ENABLED and not _log.isEnabledFor(_INFO):
+    if _quiet():
         return _NOOP
     label = _model_label(model)
     attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": label}

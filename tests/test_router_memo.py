@@ -1,0 +1,94 @@
+"""What the router remembers between calls (model expansion, planned candidates) never outlives what
+it was read from: a role set, a config file edited, a provider added or a window learned between two
+calls is used by the second."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import FakeClient
+
+from assistant.catalog import ModelCatalog
+from assistant.errors import AllModelsFailedError
+from assistant.files.paths import config_path
+from assistant.messages import ChatResponse, Message
+from assistant.registry import LLMRegistry
+from assistant.router import Router
+from assistant.router.policies import RouterPolicy
+
+HI = [Message.user("hi")]
+
+
+def _answers(provider: str) -> FakeClient:
+    return FakeClient(lambda r: ChatResponse(text=f"{provider}:{r.model}", finish_reason="stop"), provider)
+
+
+def _down(provider: str) -> FakeClient:
+    def handler(request):
+        from assistant.errors import AuthError
+
+        raise AuthError("Invalid API key", provider=provider, model=request.model, status=401)
+
+    return FakeClient(handler, provider)
+
+
+def _router(catalog=None, **clients: FakeClient) -> Router:
+    registry = LLMRegistry()
+    for name, client in clients.items():
+        registry.add_provider(name, kind="openai", base_url=f"http://127.0.0.1:9/{name}/v1", client=client)
+    return Router(registry, catalog=catalog, policy=RouterPolicy(random=random.Random(3)))
+
+
+def tried(resp: ChatResponse) -> list[str]:
+    return [f"{a.provider}/{a.model}" for a in resp.attempts]
+
+
+async def test_a_fallback_role_set_between_calls_joins_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    router = _router(alpha=_down("alpha"), beta=_answers("beta"))
+    with pytest.raises(AllModelsFailedError):
+        await router.chat("alpha/m", HI)
+    monkeypatch.setenv("ASSISTANT_MODEL_FLASH_FALLBACK", "beta/fast")
+    resp = await router.chat("alpha/m", HI)
+    assert resp.text == "beta:fast"
+    monkeypatch.delenv("ASSISTANT_MODEL_FLASH_FALLBACK")
+    with pytest.raises(AllModelsFailedError):
+        await router.chat("alpha/m", HI)
+
+
+async def test_a_config_file_edited_between_calls_is_read_by_the_next_call() -> None:
+    router = _router(alpha=_down("alpha"), beta=_answers("beta"))
+    with pytest.raises(AllModelsFailedError):
+        await router.chat("alpha/m", HI)
+    config_path().write_text('[models]\nfree_fallback = "beta/free"\n')
+    assert (await router.chat("alpha/m", HI)).text == "beta:free"
+    config_path().write_text('[models]\nfree_fallback = "beta/other-free"\n')
+    assert (await router.chat("alpha/m", HI)).text == "beta:other-free"
+
+
+async def test_a_role_name_follows_its_variable_from_call_to_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    router = _router(alpha=_answers("alpha"), beta=_answers("beta"))
+    monkeypatch.setenv("ASSISTANT_MODEL_HIGH_END", "alpha/big")
+    assert (await router.chat("high_end", HI)).text == "alpha:big"
+    monkeypatch.setenv("ASSISTANT_MODEL_HIGH_END", "beta/big")
+    assert (await router.chat("high_end", HI)).text == "beta:big"
+
+
+async def test_a_provider_redeclared_between_calls_is_used_by_the_next_call() -> None:
+    router = _router()
+    router.registry.add_provider("beta", kind="openai", base_url="http://127.0.0.1:9/v1", client=_answers("beta"),
+                                 default_model="one")
+    assert (await router.chat("beta", HI)).text == "beta:one"
+    router.registry.add_provider("beta", kind="openai", base_url="http://127.0.0.1:9/v1", client=_answers("beta"),
+                                 default_model="two")
+    assert (await router.chat("beta", HI)).text == "beta:two"
+
+
+async def test_a_window_learned_between_calls_screens_the_next_call(tmp_path) -> None:
+    catalog = ModelCatalog(snapshot_path=tmp_path / "catalog.json")
+    router = _router(catalog, small=_answers("small"), big=_answers("big"))
+    long = [Message.user("word " * 2000)]
+    assert (await router.chat(["small/m", "big/m"], long)).text == "small:m"
+    catalog.learn("small/m", context_window=512)
+    resp = await router.chat(["small/m", "big/m"], long)
+    assert resp.text == "big:m" and resp.attempts[0].kind == "context_overflow"
