@@ -430,7 +430,7 @@ def _usage(raw: Mapping[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     cost = raw.get("cost")
-    return Usage.model_construct(
+    return Usage.make(
         input_tokens=int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or raw.get("output_tokens") or 0),
         cached_tokens=int(prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0),
