@@ -237,7 +237,8 @@ async def test_events_arrive_in_step_order_and_done_is_last(scripted_model) -> N
     async with agent_on({"m": model}, [calculator]) as agent:
         events, result = await run_events(agent, "3*3?")
     kinds = [e.type for e in events if e.type != "status"]
-    assert kinds[:3] == ["step_start", "text", "text"]
+    # Text that reaches the client in one network read is one event, so how many is up to timing.
+    assert kinds[:2] == ["step_start", "text"] and set(kinds[1 : kinds.index("tool_call")]) == {"text"}
     assert kinds.index("tool_call") < kinds.index("tool_result") < kinds.index("step_end")
     assert kinds[-1] == "done"
     assert "".join(e.text or "" for e in events if e.type == "text") == "Let me compute.It is 9."

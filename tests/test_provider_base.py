@@ -69,3 +69,15 @@ def test_finish_reasons_normalise(raw, has_calls, expected) -> None:
 def test_generated_call_ids_do_not_repeat() -> None:
     ids = {new_call_id() for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def test_the_unvalidated_make_constructors_set_every_field_the_model_declares() -> None:
+    from assistant.messages import ChatResponse, StreamEvent, Usage
+
+    response = ChatResponse.make(text="hi", reasoning=None, tool_calls=[], finish_reason="stop", raw_finish_reason="stop",
+                                 usage=Usage.make(input_tokens=3), model="m", provider="p", attempts=[], opaque={})
+    for record in (Usage.make(), response, StreamEvent.make("done", response=response)):
+        assert set(record.__dict__) == set(type(record).model_fields)
+    assert response == ChatResponse(text="hi", finish_reason="stop", raw_finish_reason="stop",
+                                    usage=Usage(input_tokens=3), model="m", provider="p")
+    assert ChatResponse.model_validate(response.model_dump()) == response

@@ -214,3 +214,98 @@ async def test_the_key_is_sent_as_a_bearer_token(fake_server) -> None:
     await client.aclose()
     assert server.requests[0]["headers"]["Authorization"] == "Bearer tok-123456789"
     assert server.requests[0]["path"] == "/v1/chat/completions"
+
+
+def _text_chunk(text: str) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+_FINISH = '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+
+
+async def test_text_that_arrives_in_one_read_comes_as_one_event_in_order(fake_server) -> None:
+    body = _sse(_text_chunk("a"), _text_chunk("b"), '{"choices":[{"index":0,"delta":{"reasoning_content":"r"}}]}',
+                _text_chunk("c"), _FINISH)
+    server = fake_server(lambda r: web.Response(body=body, content_type="text/event-stream"))
+    client = create_client("vllm", base_url=server.url)
+    events = [e async for e in client.stream(ChatRequest(model="m", messages=[Message.user("x")]))]
+    await client.aclose()
+    assert [(e.type, e.text) for e in events[:-1]] == [("text", "ab"), ("reasoning", "r"), ("text", "c")]
+    assert events[-1].response.text == "abc"
+
+
+async def test_text_is_delivered_before_the_next_bytes_arrive(fake_server) -> None:
+    import asyncio
+    import threading
+
+    seen = threading.Event()
+    answered_in_time: list[bool] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: " + _text_chunk("Hel").encode() + b"\n\n")
+        # The rest is sent only once the client has shown the first piece (or after 5 s).
+        answered_in_time.append(await asyncio.get_running_loop().run_in_executor(None, seen.wait, 5))
+        await response.write(_sse(_text_chunk("lo"), _FINISH))
+        await response.write_eof()
+        return response
+
+    server = fake_server(handler)
+    client = create_client("vllm", base_url=server.url)
+    texts = []
+    async for event in client.stream(ChatRequest(model="m", messages=[Message.user("x")])):
+        if event.type == "text":
+            texts.append(event.text)
+            seen.set()
+    await client.aclose()
+    assert answered_in_time == [True]
+    assert texts == ["Hel", "lo"]
+
+
+async def test_consecutive_streams_reuse_one_connection_when_the_body_end_comes_late(fake_server) -> None:
+    import asyncio
+
+    peers = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_sse(_text_chunk("hi"), _FINISH))
+        await asyncio.sleep(0.02)  # the end of the chunked body comes in a later packet than [DONE]
+        await response.write_eof()
+        return response
+
+    server = fake_server(handler)
+    client = create_client("vllm", base_url=server.url)
+    for _ in range(3):
+        assert (await collect(client.stream(ChatRequest(model="m", messages=[Message.user("x")])))).text == "hi"
+    await client.aclose()
+    assert len(peers) == 3 and len(set(peers)) == 1
+
+
+async def test_a_body_held_open_after_done_does_not_hold_back_the_answer(fake_server) -> None:
+    import asyncio
+    import threading
+    import time
+
+    release = threading.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_sse(_text_chunk("hi"), _FINISH))
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 5)
+        await response.write_eof()
+        return response
+
+    server = fake_server(handler)
+    client = create_client("vllm", base_url=server.url)
+    start = time.monotonic()
+    response = await collect(client.stream(ChatRequest(model="m", messages=[Message.user("x")])))
+    elapsed = time.monotonic() - start
+    release.set()
+    await client.aclose()
+    assert response.text == "hi" and response.finish_reason == "stop"
+    assert elapsed < 2

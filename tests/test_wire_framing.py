@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import aiohttp
 import pytest
 from aiohttp import web
 
 from assistant.errors import TransientError
-from assistant.providers._http import HTTPClient, _ArrayScanner, iter_json_array, iter_ndjson, iter_sse
+from assistant.providers._http import HTTPClient, SSEDecoder, _ArrayScanner, iter_json_array, iter_ndjson, iter_sse
 
 
 def _chunked_server(fake_server, body: bytes, piece: int, content_type: str = "text/event-stream"):
@@ -107,3 +109,46 @@ async def test_a_stalled_server_hits_the_read_timeout(fake_server) -> None:
         await client.get_json("/slow")
     await client.aclose()
     assert "timed out" in info.value.message
+
+
+def _reference_sse(body: bytes, *, ended: bool = True) -> list[tuple[str, bytes]]:
+    """The SSE rules, one line at a time (what ``SSEDecoder`` must agree with however reads split);
+    ``ended=False``: only what the lines received so far complete."""
+    events, event, data = [], "", []
+    lines = body.split(b"\n")
+    last = lines.pop()
+    for line in lines:
+        line = line[:-1] if line.endswith(b"\r") else line
+        if not line:
+            if data:
+                events.append((event or "message", b"\n".join(data)))
+            event, data = "", []
+        elif line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode()
+    if not ended:
+        return events
+    last = last.rstrip(b"\r")
+    if last.startswith(b"data:"):
+        data.append(last[6:] if last[5:6] == b" " else last[5:])
+    if data:
+        events.append((event or "message", b"\n".join(data)))
+    return events
+
+
+def test_sse_decoder_agrees_with_the_line_rules_however_the_reads_split() -> None:
+    rng = random.Random(7)
+    pieces = [b'data: {"a":1}\n\n', b"data: x\n\n", b"data:y\n\n", b"data: [DONE]\n\n", b"event: error\ndata: e\n\n",
+              b": keep-alive\n\n", b"data: one\ndata: two\n\n", b"data: crlf\r\n\r\n", b"\n", b"id: 3\n",
+              b"data: no end", b"retry: 5\ndata: r\n\n", b"data: \n\n", b"event: ping\n\n"]
+    for _ in range(3000):
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        cuts = sorted(rng.sample(range(len(body) + 1), min(len(body) + 1, rng.randint(0, 5))))
+        decoder = SSEDecoder()
+        got = []
+        for start, end in zip([0, *cuts], [*cuts, len(body)]):
+            got += decoder.feed(body[start:end])
+            assert got == _reference_sse(body[:end], ended=False), body  # delivered as soon as complete
+        got += decoder.close()
+        assert got == _reference_sse(body), body

@@ -23,7 +23,7 @@ from .timeouts import Timeouts
 if TYPE_CHECKING:
     from .specs import ProviderSpec
 
-__all__ = ["HTTPClient", "SpecClient", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+__all__ = ["HTTPClient", "SpecClient", "SSEDecoder", "drain", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
 
 _CHUNK = 1 << 16
 
@@ -237,36 +237,103 @@ async def iter_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         yield buffer[:-1] if buffer.endswith(b"\r") else buffer
 
 
-async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events as ``(event, data)``; comments skipped, multi-line data joined by LF.
+class SSEDecoder:
+    """Server-sent events from bytes as they arrive: ``feed(read)`` returns the ``(event, data)`` pairs
+    that read completed, ``close()`` what the body's end completes. Comments, ``id:`` and ``retry:`` are
+    skipped, multi-line data joined by LF, LF or CRLF line endings, no line-length limit.
 
-    Line splitting is inlined (not layered on ``iter_lines``): this loop runs once per streamed chunk.
+    A plain (sync) object, so a client's own read loop can frame events without an async-generator layer
+    per event: it runs once per streamed chunk.
     """
-    event = ""
-    data: list[bytes] = []
-    buffer = b""
-    async for chunk in response.content.iter_any():
-        if buffer:
-            chunk = buffer + chunk
-        lines = chunk.split(b"\n")
-        buffer = lines.pop()
+
+    __slots__ = ("_buffer", "_event", "_data")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event = ""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        buffer = self._buffer + chunk if self._buffer else chunk
+        out: list[tuple[str, bytes]] = []
+        if self._data or self._event or b"\r" in buffer:
+            # CRLF framing, or an event begun in an earlier read: line by line.
+            lines = buffer.split(b"\n")
+            self._buffer = lines.pop()
+            self._lines(lines, out)
+            return out
+        # LF framing between events: whole events at once.
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            self._buffer = buffer
+            return out
+        self._buffer = buffer[cut + 2 :]
+        payloads = buffer[6:cut].split(b"\n\ndata: ")
+        if buffer[:6] == b"data: " and b"\n" not in b"".join(payloads):
+            # Every event of this read is one "data: ..." line (nearly every read of every stream), so
+            # one split cut out the payloads; the LF test is one pass in C, not a look at each event.
+            return [("message", data) for data in payloads]
+        for block in buffer[:cut].split(b"\n\n"):
+            if block[:6] == b"data: " and b"\n" not in block:
+                out.append(("message", block[6:]))
+            elif block:
+                self._lines(block.split(b"\n"), out)
+                self._lines([b""], out)
+        return out
+
+    def close(self) -> list[tuple[str, bytes]]:
+        """The events the end of the body completes: a last event without its blank line is delivered."""
+        out: list[tuple[str, bytes]] = []
+        lines = self._buffer.split(b"\n")
+        last = lines.pop().rstrip(b"\r")
+        self._buffer = b""
+        self._lines(lines, out)
+        if last[:5] == b"data:":
+            self._data.append(last[6:] if last[5:6] == b" " else last[5:])
+        if self._data:
+            out.append((self._event or "message", b"\n".join(self._data)))
+        self._event, self._data = "", []
+        return out
+
+    def _lines(self, lines: list[bytes], out: list[tuple[str, bytes]]) -> None:
+        data = self._data
         for line in lines:
             if line[-1:] == b"\r":
                 line = line[:-1]
             if not line:
                 if data:
-                    yield event or "message", data[0] if len(data) == 1 else b"\n".join(data)
-                event, data = "", []
+                    out.append((self._event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
+                    data = self._data = []
+                self._event = ""
             elif line[:5] == b"data:":
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
             elif line[:6] == b"event:":
-                event = line[6:].strip().decode("utf-8", "replace")
+                self._event = line[6:].strip().decode("utf-8", "replace")
             # ":" comments, id: and retry: carry nothing a chat client needs.
-    if buffer.rstrip(b"\r")[:5] == b"data:":
-        line = buffer.rstrip(b"\r")
-        data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if data:
-        yield event or "message", b"\n".join(data)
+
+
+async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
+    """Server-sent events as ``(event, data)`` (see ``SSEDecoder``)."""
+    decoder = SSEDecoder()
+    async for chunk in response.content.iter_any():
+        for item in decoder.feed(chunk):
+            yield item
+    for item in decoder.close():
+        yield item
+
+
+async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
+    """Read what is left of a body whose last event has arrived (the end of a chunked body often comes
+    in a later packet than ``data: [DONE]``), so aiohttp can reuse the connection instead of closing it.
+    Bounded, and quiet: the answer is already whole, so a server that holds the body open or breaks
+    it off now costs at most ``within`` seconds and one connection."""
+    content = response.content
+    if content.at_eof():
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(within):
+            while await content.readany():
+                pass
 
 
 async def iter_ndjson(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:

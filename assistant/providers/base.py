@@ -240,13 +240,13 @@ class ResponseBuilder:
 
     def response(self, table: Mapping[str, FinishReason]) -> ChatResponse:
         reasoning = "".join(self.reasoning_parts)
-        return ChatResponse.model_construct(
+        return ChatResponse.make(
             text="".join(self.text_parts),
             reasoning=reasoning or None,
             tool_calls=self.tool_calls,
             finish_reason=normalize_finish(self.raw_finish, table, bool(self.tool_calls)),
             raw_finish_reason=self.raw_finish,
-            usage=self.usage if self.usage is not None else Usage(),
+            usage=self.usage if self.usage is not None else Usage.make(),
             model=self.model,
             provider=self.provider,
             attempts=[],

@@ -24,7 +24,7 @@ from ..messages import (
 )
 from ._attachments import openai_content
 from ._cache_control import add_openai_breakpoints, wants_breakpoints
-from ._http import SpecClient, iter_sse, loads, translate_errors
+from ._http import SSEDecoder, SpecClient, drain, loads, translate_errors
 from .base import ResponseBuilder, parse_arguments
 from .reasoning import apply_openai_style
 
@@ -63,6 +63,12 @@ class OpenAICompatClient(SpecClient):
         return self._process_response(data, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Events as the answer arrives; the last one is ``done``. Plain text that arrived in one network
+        read comes as one ``text`` event (never held back for more bytes); reasoning, tool calls, usage
+        and errors keep their own events and their order.
+
+            async for event in client.stream(request): ...
+        """
         body = self._map_request(request, stream=True)
         builder = ResponseBuilder(self.provider, request.model)
         calls = _ToolCallAssembler()
@@ -74,24 +80,48 @@ class OpenAICompatClient(SpecClient):
                     for event in _replay(whole):
                         yield event
                     return
-                async for event_name, data in iter_sse(response):
-                    if data == b"[DONE]":
-                        break
-                    chunk = loads(data)
-                    text = _plain_text(chunk) if not event_name or event_name == "message" else None
-                    if text is not None:
-                        # Most chunks of most streams: one piece of answer text, nothing else to read.
-                        model = chunk.get("model")
-                        if model and builder.model != model:
-                            builder.model = model
-                        for event in builder.add_text(text):
+                # One loop from socket to caller (no generator per layer): it runs once per read.
+                decoder = SSEDecoder()
+                content = response.content
+                finished = False
+                while not finished:
+                    read = await content.readany()
+                    text: list[str] = []
+                    for event_name, data in decoder.feed(read) if read else decoder.close():
+                        if data == b"[DONE]":
+                            finished = True
+                            break
+                        try:
+                            chunk = _loads(data)
+                        except orjson.JSONDecodeError:
+                            if text:  # what arrived before the broken chunk is still delivered first
+                                for event in builder.add_text("".join(text)):
+                                    yield event
+                            raise
+                        piece = _plain_text(chunk) if event_name == "message" else None
+                        if piece is not None:
+                            # Most chunks of most streams: one piece of answer text, nothing else to read.
+                            model = chunk.get("model")
+                            if model and builder.model != model:
+                                builder.model = model
+                            text.append(piece)
+                            continue
+                        if text:
+                            for event in builder.add_text("".join(text)):
+                                yield event
+                            text = []
+                        if event_name == "error" or (isinstance(chunk, dict) and chunk.get("error")):
+                            self._absorb_usage(chunk, builder)
+                            raise builder.fail(self._stream_error(chunk, request.model), FINISH_REASONS)
+                        for event in self._process_chunk(chunk, builder, calls):
                             yield event
-                        continue
-                    if event_name == "error" or (isinstance(chunk, dict) and chunk.get("error")):
-                        self._absorb_usage(chunk, builder)
-                        raise builder.fail(self._stream_error(chunk, request.model), FINISH_REASONS)
-                    for event in self._process_chunk(chunk, builder, calls):
-                        yield event
+                    if text:
+                        for event in builder.add_text("".join(text)):
+                            yield event
+                    if not read:
+                        break
+                if finished:
+                    await drain(response)
         if builder.raw_finish is None:
             # Only a choice with a finish_reason says the answer is whole; a body that just ends
             # (a proxy timing out, a server restarting) would otherwise pass a prefix off as the answer.
@@ -337,26 +367,33 @@ def _replay(response: ChatResponse) -> list[StreamEvent]:
 
 
 _PLAIN_DELTA = frozenset({"content", "role"})
-_PLAIN_CHUNK = frozenset({"id", "object", "created", "model", "choices", "system_fingerprint", "service_tier",
-                          "provider", "usage"})
+_loads = orjson.loads  # the stream loop's; ``loads`` elsewhere
 
 
 def _plain_text(chunk: Any) -> str | None:
-    """The text of a chunk that holds nothing but one piece of choice 0's answer text, else None (the
-    general path then reads it: reasoning, tool calls, finish, usage, errors, several choices)."""
-    if type(chunk) is not dict or chunk.get("usage") or not chunk.keys() <= _PLAIN_CHUNK:
+    """The text of a chunk whose only news is one piece of choice 0's answer text, else None (the
+    general path then reads it: reasoning, tool calls, finish, usage, errors, several choices).
+
+    Checks exactly what ``_process_chunk`` and the error check would read, nothing more: other
+    top-level keys (id, created, system_fingerprint, provider, ...) are ignored there too. Runs for
+    nearly every chunk of a stream, hence one ``try`` in place of a type check per level."""
+    try:
+        (choice,) = chunk["choices"]
+        delta = choice["delta"]
+        content = delta["content"]
+    except (KeyError, TypeError, ValueError):
         return None
-    choices = chunk.get("choices")
-    if type(choices) is not list or len(choices) != 1:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("index") or choice.get("finish_reason") is not None:
-        return None
-    delta = choice.get("delta")
-    if type(delta) is not dict or not delta.keys() <= _PLAIN_DELTA:
-        return None
-    content = delta.get("content")
-    return content if type(content) is str else None
+    if (
+        type(content) is str
+        and choice.get("finish_reason") is None
+        and not choice.get("index")
+        and (len(delta) == 1 or delta.keys() <= _PLAIN_DELTA)
+        and not chunk.get("usage")
+        and not chunk.get("error")
+        and "x_groq" not in chunk
+    ):
+        return content
+    return None
 
 
 def _reasoning_of(message: Mapping[str, Any]) -> list[str]:
@@ -393,7 +430,7 @@ def _usage(raw: Mapping[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     cost = raw.get("cost")
-    return Usage.model_construct(
+    return Usage.make(
         input_tokens=int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or raw.get("output_tokens") or 0),
         cached_tokens=int(prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0),
