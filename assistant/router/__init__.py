@@ -5,7 +5,7 @@ free-model chain). A candidate that cannot help is skipped (``_candidates.screen
 goes through ``policies.decide``: retry with backoff, honour a rate-limit hint, rotate the key, cool
 the provider down, disable it, drop ``tool_choice``, describe the tools in the prompt, or move on.
 While another candidate can serve, a transient failure or a rate limit moves on at once; what could
-not answer now waits in the call's waiting room (``_waiting_room``) and is tried again in the order it
+not answer now waits in the call's waiting room (``_schedule``) and is tried again in the order it
 becomes ready, so a call is never refused only because every candidate rests.
 Context limits (``_fitting``): a prompt too big for every window left is compacted (by
 ``context.Compactor(router)`` unless told otherwise) and sent to the biggest; Ollama runs with an
@@ -17,40 +17,41 @@ streaming; keys appear nowhere.
     resp = await router.chat("auto", [Message.user("hi")])
     [(a.provider, a.model, a.kind, a.detail) for a in resp.attempts]
 
-Part: routing. The router loop (here), candidate planning (``_candidates``), one call and its hops
-(``_call``, ``_hops``), fitting the prompt into a window (``_fitting``), prompt-guided tools
-(``_prompt_mode``), policies, shared health state and rate limits. May import every part below it:
+Part: routing. The router loop and one candidate's hop (here), candidate planning (``_candidates``),
+the waiting room and races (``_schedule``), what a failure leads to (``_failures``), what an answer
+becomes (``_answers``), one call and its records (``_call``, ``_hops``), fitting the prompt into a window
+(``_fitting``), prompt-guided tools (``_prompt_mode``), policies, shared health state and rate limits
+(file or Redis: ``health``, ``ratelimit``, ``shared``, ``redis_*``). May import every part below it:
 messages, errors, files, providers, local, registry, catalog, free_models, context, toolcall_text.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
 from .. import telemetry
-from ..errors import AllModelsFailedError, LLMError, RateLimitError, TransientError, UsageError
-from ..messages import Attempt, ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec, Usage, trusted
+from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
+from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
 from ..registry import LLMRegistry
 from . import _fitting as ctx
-from . import _prompt_mode
+from . import _answers, _failures, _prompt_mode, _schedule
 from ._call import Call, Tries, build_request, hop, template
+from ._failures import EMPTY
 from ._candidates import Candidate, RunState, plan, screen
 from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from ._media import MediaHelper
 from ._roles import Expansions, policy_from_config
-from .health import HealthStore, circuit_key, key_hash
-from .policies import Action, RetryState, RouterPolicy, Situation, decide
+from .health import HealthStore, circuit_key
+from .policies import RouterPolicy
 from .ratelimit import RateLimiter, limit_rules
 from .shared import open_state
 
 __all__ = ["Router", "CompactFn"]
 
-_COUNTED = frozenset({"transient", "rate_limit"})
-EMPTY = "empty_completion"
 
 
 class Router:
@@ -210,16 +211,16 @@ class Router:
             ahead = list(candidates)
             while ahead:
                 cand = ahead.pop(0)
-                partner = self._partner(cand, ahead, call)
+                partner = _schedule.partner_for(self, cand, ahead, call)
                 if partner is not None:
                     ahead.remove(partner)
-                    await self._race([(cand, False), (partner, False)], call, ahead)
+                    await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
                 else:
                     async for event in self._candidate(cand, call, ahead):
                         yield event
                 if call.response is not None:
                     return
-            async for event in self._waiting_room(call):
+            async for event in _schedule.waiting_room(self, call):
                 yield event
             if call.response is not None:
                 return
@@ -228,104 +229,6 @@ class Router:
             candidates = recovery.next
         raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
 
-    async def _waiting_room(self, call: Call) -> AsyncIterator[StreamEvent]:
-        """Candidates that could not answer now, tried in the order they become ready: one left
-        after a transient failure once its backoff has passed (time spent on the others counts), one
-        resting after a rate limit once its short cooldown ends; an open circuit only when nothing
-        else is left, the one that opened earliest first. A call is never refused just because
-        every candidate rests."""
-        while True:
-            waiting = self._waiting(call)
-            if not waiting:
-                return
-            (rank, ready), cand, resting = waiting[0]
-            # Racing, the next one in line goes along when it is ready by then.
-            pair = waiting[1:2] if call.racing and not call.streaming and rank == 0 and waiting[1:2] and \
-                waiting[1][0] <= (0, max(ready, self.policy.clock())) else []
-            for _, taken, was_resting in [waiting[0], *pair]:
-                if was_resting:
-                    call.resting = [c for c in call.resting if c.model_id != taken.model_id]
-                else:
-                    call.later = [c for c in call.later if c.model_id != taken.model_id]
-            wait = ready - self.policy.clock() if rank == 0 else 0.0
-            if wait > 0:
-                if call.streaming:
-                    yield status_event(f"{cand.model_id}: no other model can serve now; trying it in {wait:.1f}s")
-                await self.policy.sleep(wait)
-            if pair:
-                await self._race([(cand, resting), (pair[0][1], pair[0][2])], call, ())
-            else:
-                async for event in self._candidate(cand, call, (), last_resort=resting):
-                    yield event
-            if call.response is not None:
-                return
-
-    def _partner(self, cand: Candidate, ahead: list[Candidate], call: Call) -> Candidate | None:
-        """The candidate to race ``cand`` with: the first one ahead that can serve now, when this
-        plain call already lost a whole answer to a failure and ``cand`` itself can serve."""
-        if not call.racing or call.streaming or self._screen(cand, call.state, probe=False) is not None:
-            return None
-        return next((c for c in ahead if c.model_id != cand.model_id and self._screen(c, call.state, probe=False) is None), None)
-
-    async def _race(self, pair: Sequence[tuple[Candidate, bool]], call: Call, rest: Sequence[Candidate]) -> None:
-        """Send to both of ``pair`` (candidate, last resort) at once: the first whole answer is the
-        call's, the other request is cancelled; what fails is handled as in a call of its own (left for
-        later, cooled down, ...)."""
-        failures: list[tuple[str, LLMError, float]] = []
-
-        async def run(cand: Candidate, last_resort: bool, partner: Candidate) -> None:
-            async for _ in self._candidate(cand, call, [partner, *rest], last_resort=last_resort, race=failures):
-                pass  # a plain call's candidates yield nothing
-
-        (first, first_last), (second, second_last) = pair
-        pending = {asyncio.create_task(run(first, first_last, second)), asyncio.create_task(run(second, second_last, first))}
-        try:
-            while pending and call.response is None:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()  # a bug or a usage error surfaces as it would without the race
-        finally:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        if call.response is None:
-            for circuit, err, sent in failures:
-                await self._count(circuit, err, sent)
-            return
-        # The failures of a race that was won feed no breaker: the request it cancelled, which would
-        # most often have answered, cannot count, so the failures that came back first would weigh alone.
-        # The answer stays the last hop on the record, after the request it beat.
-        answered = call.response.attempts[-1]
-        call.attempts.remove(answered)
-        call.attempts.append(answered)
-        call.response.attempts = list(call.attempts)
-
-    def _can_serve(self, rest: Sequence[Candidate], call: Call) -> bool:
-        """Another candidate can answer now, or soon: one still ahead that only rests (its rest is
-        weighed when it is reached), or one in the waiting room."""
-        return any(self._screen(c, call.state, probe=False, resting=False) is None for c in rest) or bool(self._waiting(call))
-
-    def _waiting(self, call: Call) -> list[tuple[tuple[int, float], Candidate, bool]]:
-        """``((rank, ready time or opened_at), candidate, resting)`` in the order to try them."""
-        policy, now = self.policy, self.policy.clock()
-        out = [((0, call.tries[c.model_id].ready_at), c, False) for c in call.later]
-        queued = {c.model_id for c in call.later}
-        for cand in {c.model_id: c for c in call.resting}.values():
-            tries = call.tries.get(cand.model_id)
-            if cand.model_id in queued or (tries is not None and (
-                    policy.retry(RetryState(tries=tries.tries)) or policy.rate_retry(RetryState(tries=tries.rate_tries)))):
-                continue
-            until = max((c.until for key in (cand.provider, cand.model_id) if (c := self.health.cooldown(key, now))),
-                        default=now)
-            if until - now > policy.hint_cap_s:
-                continue  # a long rest is slept out by nobody: the provider said so
-            circuit = self._circuit(cand.provider)
-            if until <= now and self.health.breaker_state(circuit, now) == "open":
-                out.append(((1, self.health.opened_at(circuit) or 0.0), cand, True))
-            else:
-                out.append(((0, until), cand, True))
-        return sorted(out, key=lambda row: row[0])
-
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
         race: list[tuple[str, LLMError, float]] | None = None,
@@ -333,7 +236,7 @@ class Router:
         policy, state = self.policy, call.state
         circuit = self._circuit(cand.provider)
         if self.health.doc.providers:
-            await self._forget_stale_disable(cand.provider)
+            await _failures.forget_stale_disable(self, cand.provider)
         await ctx.know_window(self.registry, self.catalog, cand, state)
         ollama = None
         if self.registry.spec(cand.provider).family == "ollama":
@@ -450,7 +353,7 @@ class Router:
                 raise
             except LLMError as err:
                 if race is None:
-                    opened = await self._count(circuit, err, sent)
+                    opened = await _failures.count_failure(self, circuit, err, sent)
                 else:
                     # Weighed when the race is over (``_race``).
                     self.health.release(circuit, sent)
@@ -462,61 +365,25 @@ class Router:
                 if partial.started:
                     hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
-                action = self._decide(err, cand, tries, request, rest, call, opened, last_resort)
+                action = _failures.judge(self, err, cand, tries, request, has_next=_schedule.can_serve(self, rest, call),
+                                         opened=opened, last_resort=last_resort)
                 if action.kind == "cool_down" or (action.kind == "next" and action.detail.startswith("circuit open")):
                     call.resting.append(cand)
                 wait = action.wait_s if action.kind == "retry" else 0.0
                 note = hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
                 if call.streaming:
                     yield note
-                if not await self._apply(action, err, cand, tries, call):
+                if not await _failures.apply(self, action, err, cand, tries, call):
                     return
             else:
                 for event in held or ():
                     yield event
                 await self.health.succeeded(circuit, sent, provider=cand.provider)
-                await self._answered(call, cand, tries, request, response, waited,
-                                    lambda more: self._send_more(cand, client, request, rules, more))
+                await _answers.answered(self, call, cand, tries, request, response, waited,
+                                    lambda more: _answers.send_more(self, cand, client, request, rules, more))
                 if call.streaming:
                     yield StreamEvent(type="done", response=call.response)
                 return
-
-    async def _answered(
-        self, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse, waited: float,
-        send: Callable[[list[Message]], Awaitable[ChatResponse]],
-    ) -> None:
-        """Record the answer (continued first when the model's own output limit cut it mid-answer);
-        in a race only the first answer counts."""
-        if call.response is not None:
-            hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
-            return
-        notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
-        notes += call.state.notes
-        policy = self.policy
-        # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
-        # text is already out.
-        cut = response.finish_reason == "length" and call.request.max_tokens is None
-        if cut and not call.streaming and policy.continue_on_length:
-            budget = ctx.continuation_budget(cand, call.state, response)
-            response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
-                                                    budget=budget, model_id=cand.model_id)
-            notes.append(note)
-        if call.response is not None:
-            hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
-            return
-        usage = response.usage
-        cost = self._cost(cand, usage)
-        if cost is not None and usage.cost is None:
-            response.usage = usage = usage.model_copy(update={"cost": cost})
-        call.attempts.append(trusted(Attempt, {
-            "provider": cand.provider, "model": cand.model, "kind": None, "status": None, "wait_s": round(waited, 3),
-            "detail": "; ".join(n for n in notes if n), "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
-            "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
-        }))
-        telemetry.attempt(call.trace, call.attempts[-1])
-        response.attempts = list(call.attempts)
-        call.response = response
 
     def _facts(self) -> Any:
         if self._prices is None:
@@ -526,90 +393,8 @@ class Router:
             self._prices = self.catalog or ModelCatalog()
         return self._prices
 
-    def _cost(self, cand: Candidate, usage: Usage) -> float | None:
-        if usage.cost is not None:
-            return usage.cost
-        spec = self.registry.spec(cand.provider)
-        if spec.local:
-            return 0.0
-        if self._call_cost is None:
-            from ..catalog.pricing import call_cost
-
-            self._call_cost = call_cost
-        return self._call_cost(self._facts().get(cand.model_id), usage, family=spec.family)
-
     async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
         return await self.chat(chain, messages, max_tokens=1024)
-
-    async def _send_more(
-        self, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
-    ) -> ChatResponse:
-        """One more request to the model that just answered (a continuation), within its request limits,
-        retried like any request on a transient failure. An empty continuation is no ending: the
-        answer then stays marked as cut."""
-        policy = self.policy
-        tries = 0
-        while True:
-            if rules:
-                wait = await self.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
-                if wait > policy.limit_wait_cap_s:
-                    raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
-                await policy.sleep(wait)
-            try:
-                response = await client.chat(request.model_copy(update={"messages": messages}))
-                if is_empty(response):
-                    raise TransientError("empty continuation", provider=cand.provider, model=cand.model, code=EMPTY)
-                return response
-            except LLMError as err:
-                tries += 1
-                state = RetryState(tries=tries)
-                if err.kind not in _COUNTED or err.code == EMPTY or policy.retry(state):
-                    raise
-                await policy.sleep(err.retry_after if err.retry_after is not None and err.retry_after <= policy.hint_cap_s
-                                   else policy.backoff(state, policy.random))
-
-    def _decide(
-        self, err: LLMError, cand: Candidate, tries: Tries, request: ChatRequest, rest: Sequence[Candidate],
-        call: Call, opened: bool, last_resort: bool = False,
-    ) -> Action:
-        now = self.policy.clock()
-        tries.first_failure = now if tries.first_failure is None else tries.first_failure
-        tries.tries += err.kind == "transient"
-        tries.rate_tries += err.kind == "rate_limit"
-        situation = Situation(
-            tries=tries.tries, rate_tries=tries.rate_tries, elapsed_s=now - tries.first_failure,
-            keys_left=tries.fresh_keys,
-            has_next=self._can_serve(rest, call),
-            tool_choice_sent=request.tool_choice is not None, tools_sent=bool(request.tools),
-            prompt_mode=tries.prompt_mode, slow_unhinted=self.registry.spec(cand.provider).jitter[1] > 0,
-            local=self.registry.spec(cand.provider).local, greedy=request.temperature == 0,
-        )
-        action = decide(err, situation, self.policy)
-        if action.kind in ("retry", "later") and not last_resort and situation.has_next and (
-                opened or self.health.breaker_state(self._circuit(cand.provider), now) == "open"):
-            return Action("next", detail="circuit opened" if opened else "circuit open")
-        return action
-
-    async def _apply(self, action: Action, err: LLMError, cand: Candidate, tries: Tries, call: Call) -> bool:
-        """Carry out ``action``; True to send to this candidate again, False to leave it."""
-        state = call.state
-        if action.kind == "retry":
-            await self.policy.sleep(action.wait_s)
-        elif action.kind == "later":
-            tries.ready_at = self.policy.clock() + action.wait_s
-            call.later.append(cand)
-            return False
-        elif action.kind == "drop_tool_choice":
-            tries.drop_choice = True
-        elif action.kind == "prompt_tools" and _prompt_mode.available():
-            tries.prompt_mode = True
-            self._prompt_tools.add(cand.model_id)
-        elif action.kind == "rotate_key":
-            tries.key_i = self._key_index[cand.provider] = (tries.key_i + 1) % len(tries.keys)
-            tries.fresh_keys -= 1
-        else:
-            return await self._give_up(action, err, cand, state)
-        return True
 
     # --- pieces -----------------------------------------------------------------------------------
 
@@ -633,43 +418,3 @@ class Router:
     def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
         events = client.stream(request)
         return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events
-
-    async def _count(self, circuit: str, err: LLMError, sent: float) -> bool:
-        """Feed the breaker: only transient and rate-limit failures of the endpoint count (not an
-        empty answer, which is the model's content). True when it opened."""
-        if err.kind in _COUNTED and not getattr(err, "never_passes", False) and err.code != EMPTY:
-            return await self.health.failed(circuit, sent)
-        self.health.release(circuit, sent)
-        return False
-
-    async def _give_up(self, action: Action, err: LLMError, cand: Candidate, state: RunState) -> bool:
-        """Leave this candidate, first recording what the next calls should know (True: a request
-        that only asked too much room for the answer goes to it again, with a lower max_tokens)."""
-        if action.kind == "cool_down":
-            key = cand.provider if action.scope == "provider" else cand.model_id
-            await self.health.cool_down(key, action.wait_s, f"{err.kind}: {err.message[:120]}")
-        elif action.kind == "disable":
-            await self.health.disable(cand.provider, kind=err.kind, detail=err.message, key_hash=self._key_hash(cand.provider))
-        elif action.kind == "bigger_window":
-            return await self._learn_window(cand, err, state)
-        elif err.kind == "tools_unsupported":
-            state.no_tools.add(cand.model_id)
-        return False
-
-    async def _learn_window(self, cand: Candidate, err: LLMError, state: RunState) -> bool:
-        window = getattr(err, "context_window", None)
-        again = state.overflow(cand, window, getattr(err, "prompt_tokens", None))
-        if window:
-            await ctx.remember_window(self.catalog, cand.model_id, window)
-        return again
-
-    async def _forget_stale_disable(self, provider: str) -> None:
-        entry = self.health.doc.providers.get(provider)
-        if entry is not None and entry.disabled is not None and entry.disabled.key_hash != self._key_hash(provider):
-            await self.health.enable(provider)
-
-    def _key_hash(self, provider: str) -> str:
-        found = self._key_hashes.get(provider)
-        if found is None:
-            found = self._key_hashes[provider] = key_hash(self.registry.keys(provider))
-        return found

@@ -1,0 +1,103 @@
+"""What an answer becomes: continued when the model's own output limit cut it (``send_more`` asks the
+same model for the rest), priced, and recorded as the call's answering attempt (the first one wins a race).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import telemetry
+from ..errors import LLMError, RateLimitError, TransientError
+from ..messages import Attempt, ChatRequest, ChatResponse, Message, Usage, trusted
+from . import _fitting as ctx
+from ._call import Call, Tries, hop
+from ._candidates import Candidate
+from ._failures import COUNTED, EMPTY
+from ._hops import is_empty
+from .policies import RetryState
+
+if TYPE_CHECKING:
+    from . import Router
+
+__all__ = ["answered", "attempt_cost", "send_more"]
+
+
+async def answered(
+    router: Router, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse,
+    waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
+) -> None:
+    """Record the answer (continued first when the model's own output limit cut it mid-answer);
+    in a race only the first answer counts."""
+    if call.response is not None:
+        hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
+        return
+    notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
+    notes += call.state.notes
+    policy = router.policy
+    # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
+    # text is already out.
+    cut = response.finish_reason == "length" and call.request.max_tokens is None
+    if cut and not call.streaming and policy.continue_on_length:
+        budget = ctx.continuation_budget(cand, call.state, response)
+        response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
+                                                budget=budget, model_id=cand.model_id)
+        notes.append(note)
+    if call.response is not None:
+        hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
+        return
+    usage = response.usage
+    cost = attempt_cost(router, cand, usage)
+    if cost is not None and usage.cost is None:
+        response.usage = usage = usage.model_copy(update={"cost": cost})
+    call.attempts.append(trusted(Attempt, {
+        "provider": cand.provider, "model": cand.model, "kind": None, "status": None, "wait_s": round(waited, 3),
+        "detail": "; ".join(n for n in notes if n), "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
+    }))
+    telemetry.attempt(call.trace, call.attempts[-1])
+    response.attempts = list(call.attempts)
+    call.response = response
+
+
+def attempt_cost(router: Router, cand: Candidate, usage: Usage) -> float | None:
+    """USD for this answer: the provider's own figure, nothing for a local server, else catalog prices."""
+    if usage.cost is not None:
+        return usage.cost
+    spec = router.registry.spec(cand.provider)
+    if spec.local:
+        return 0.0
+    if router._call_cost is None:
+        from ..catalog.pricing import call_cost
+
+        router._call_cost = call_cost
+    return router._call_cost(router._facts().get(cand.model_id), usage, family=spec.family)
+
+
+async def send_more(
+    router: Router, cand: Candidate, client: Any, request: ChatRequest, rules: Any, messages: list[Message],
+) -> ChatResponse:
+    """One more request to the model that just answered (a continuation), within its request limits,
+    retried like any request on a transient failure. An empty continuation is no ending: the
+    answer then stays marked as cut."""
+    policy = router.policy
+    tries = 0
+    while True:
+        if rules:
+            wait = await router.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
+            if wait > policy.limit_wait_cap_s:
+                raise RateLimitError(f"client-side request limit full for {wait:.0f}s", provider=cand.provider, model=cand.model)
+            await policy.sleep(wait)
+        try:
+            response = await client.chat(request.model_copy(update={"messages": messages}))
+            if is_empty(response):
+                raise TransientError("empty continuation", provider=cand.provider, model=cand.model, code=EMPTY)
+            return response
+        except LLMError as err:
+            tries += 1
+            state = RetryState(tries=tries)
+            if err.kind not in COUNTED or err.code == EMPTY or policy.retry(state):
+                raise
+            await policy.sleep(err.retry_after if err.retry_after is not None and err.retry_after <= policy.hint_cap_s
+                               else policy.backoff(state, policy.random))
