@@ -25,21 +25,26 @@ import asyncio
 import atexit
 import bisect
 import contextlib
-import hashlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..files.blocking import run_blocking
 from ..files.paths import state_dir
 from ..files.store import Migration, file_lock, write_json_atomic
+from ._health_doc import DAY as _DAY
+from ._health_doc import VERSION as _VERSION
+from ._health_doc import (
+    Circuit, Cooldown, Disabled, HealthDoc, ProviderHealth, Successes, circuit_key, circuit_of, count_call, key_hash, provider_of,
+)
+from ._health_doc import prune as _prune
 from .policies import Breaker, BreakerState
 
 __all__ = [
@@ -48,8 +53,6 @@ __all__ = [
 ]
 
 HEALTH_FILE = "health.json"
-_VERSION = 1
-_DAY = 86400.0
 # The call path never waits longer for another process's lock than this; a write that misses it
 # stays pending for the next flush (or, past that, in memory: see FILE_RETRY_S).
 LOCK_WAIT_S = 0.05
@@ -61,120 +64,10 @@ _SHORT_REST_S = 5.0
 
 _log = logging.getLogger("assistant.health")
 
-
-class _Record(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="ignore")
-
-
-class Disabled(_Record):
-    """Why a provider was switched off; ``key_hash`` tells a changed key apart (never the key)."""
-
-    kind: str
-    detail: str = ""
-    key_hash: str = ""
-    at: float = 0.0
-
-
-class Cooldown(_Record):
-    """A provider (``"groq"``) or one model (``"openrouter/x:free"``) is resting until ``until``."""
-
-    until: float
-    detail: str = ""
-
-
-class ProviderHealth(_Record):
-    disabled: Disabled | None = None
-
-    def empty(self) -> bool:
-        return self.disabled is None
-
-
-class Circuit(_Record):
-    """One endpoint's breaker: call counts per time bucket ``[start, calls, failed]`` and when it opened."""
-
-    buckets: list[list[float]] = Field(default_factory=list)
-    opened_at: float | None = None
-
-    def empty(self) -> bool:
-        return not self.buckets and self.opened_at is None
-
-
-class HealthDoc(_Record):
-    """The file's content. ``windows`` maps a rate-limit key to request times (sorted); ``circuits``
-    maps a ``circuit_key`` to its breaker."""
-
-    version: int = _VERSION
-    providers: dict[str, ProviderHealth] = Field(default_factory=dict)
-    circuits: dict[str, Circuit] = Field(default_factory=dict)
-    cooldowns: dict[str, Cooldown] = Field(default_factory=dict)
-    windows: dict[str, list[float]] = Field(default_factory=dict)
-
-
 Op = Callable[[HealthDoc], None]
 
 # Ordered, named steps from file version N to N+1 (none yet: version 1 is the first format).
 _MIGRATIONS: tuple[Migration, ...] = ()
-
-
-def key_hash(keys: Sequence[str]) -> str:
-    """A short, one-way fingerprint of a provider's key set (for "the key changed" checks)."""
-    if not keys:
-        return ""
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:12]
-
-
-def circuit_key(provider: str, base_url: str | None) -> str:
-    """The breaker key of one endpoint: ``"llama http://10.0.0.5:8080"`` (the provider alone without a URL)."""
-    return f"{provider} {base_url}" if base_url else provider
-
-
-def _circuit(doc: HealthDoc, key: str) -> Circuit:
-    entry = doc.circuits.get(key)
-    if entry is None:
-        entry = doc.circuits[key] = Circuit()
-    return entry
-
-
-def _count(circuit: Circuit, bucket: float, failed: bool, keep_after: float, calls: int = 1) -> None:
-    buckets = circuit.buckets
-    found = buckets[-1] if buckets else None
-    if found is None or found[0] != bucket:
-        # Calls land in the newest bucket but once per bucket_s: then forget the ones past the window.
-        buckets = circuit.buckets = [b for b in buckets if b[0] > keep_after]
-        found = next((b for b in buckets if b[0] == bucket), None)
-        if found is None:
-            found = [bucket, 0, 0]
-            buckets.append(found)
-    found[1] += calls
-    if failed:
-        found[2] += calls
-
-
-class _Successes:
-    """The everyday successes (no circuit closed, nothing re-enabled) counted since the last flush, as
-    one operation: one per flush instead of one per call. ``_pending_ops`` and ``_change`` seal it, so
-    what a flush writes never grows afterwards and operations keep their order."""
-
-    __slots__ = ("counts", "keep_after")
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, float], int] = {}
-        self.keep_after: dict[str, float] = {}
-
-    def add(self, key: str, bucket: float, keep_after: float) -> None:
-        self.counts[key, bucket] = self.counts.get((key, bucket), 0) + 1
-        self.keep_after[key] = keep_after
-
-    def __call__(self, doc: HealthDoc) -> None:
-        for (key, bucket), calls in self.counts.items():
-            _count(_circuit(doc, key), bucket, False, self.keep_after[key], calls)
-
-
-def _provider(doc: HealthDoc, name: str) -> ProviderHealth:
-    entry = doc.providers.get(name)
-    if entry is None:
-        entry = doc.providers[name] = ProviderHealth()
-    return entry
 
 
 class HealthStore:
@@ -201,7 +94,7 @@ class HealthStore:
         self._written_seq = 0
         self._installed_seq = 0
         self._unsaved: list[tuple[int, Op]] = []
-        self._successes: _Successes | None = None  # the open one, still counting (in ``_unsaved``)
+        self._successes: Successes | None = None  # the open one, still counting (in ``_unsaved``)
         self._ops_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._timer: asyncio.TimerHandle | None = None
@@ -296,7 +189,7 @@ class HealthStore:
         record = Disabled(kind=kind, detail=detail[:300], key_hash=key_hash, at=self.clock())
 
         def op(doc: HealthDoc) -> None:
-            _provider(doc, provider).disabled = record.model_copy()
+            provider_of(doc, provider).disabled = record.model_copy()
 
         self._change(op)
         await self.flush()
@@ -331,8 +224,8 @@ class HealthStore:
             opens = sent_at >= opened_at
 
         def op(doc: HealthDoc) -> None:
-            target = _circuit(doc, key)
-            _count(target, bucket, True, keep_after)
+            target = circuit_of(doc, key)
+            count_call(target, bucket, True, keep_after)
             if opens:
                 target.opened_at = now
 
@@ -360,11 +253,11 @@ class HealthStore:
             return
 
         def op(doc: HealthDoc) -> None:
-            target = _circuit(doc, key)
+            target = circuit_of(doc, key)
             if closes:
                 target.opened_at = None
                 target.buckets = []
-            _count(target, bucket, False, keep_after)
+            count_call(target, bucket, False, keep_after)
             if disabled:
                 doc.providers.pop(provider, None)  # type: ignore[arg-type]
 
@@ -374,12 +267,12 @@ class HealthStore:
 
     def _count_success(self, doc: HealthDoc, key: str, bucket: float, keep_after: float) -> None:
         """An everyday success: counted in memory now, written behind with the others of this flush."""
-        _count(_circuit(doc, key), bucket, False, keep_after)
+        count_call(circuit_of(doc, key), bucket, False, keep_after)
         with self._ops_lock:
             tally = self._successes
             opened = tally is None
             if tally is None:
-                tally = self._successes = _Successes()
+                tally = self._successes = Successes()
                 self._seq += 1
                 self._unsaved.append((self._seq, tally))
             tally.add(key, bucket, keep_after)
@@ -569,19 +462,6 @@ class HealthStore:
             return HealthDoc.model_validate({**raw, "version": _VERSION})
         except ValidationError:
             return HealthDoc()
-
-
-def _prune(doc: HealthDoc, now: float) -> None:
-    doc.cooldowns = {k: v for k, v in doc.cooldowns.items() if v.until > now}
-    doc.windows = {k: kept for k, v in doc.windows.items() if (kept := [t for t in v if t > now - _DAY])}
-    for name, entry in list(doc.providers.items()):
-        if entry.empty():
-            del doc.providers[name]
-    for key, circuit in list(doc.circuits.items()):
-        # Buckets older than a day are dead weight whatever the window; an open circuit stays.
-        circuit.buckets = [b for b in circuit.buckets if b[0] > now - _DAY]
-        if circuit.empty():
-            del doc.circuits[key]
 
 
 _live_stores: weakref.WeakSet[HealthStore] = weakref.WeakSet()
