@@ -139,18 +139,27 @@ def test_without_opentelemetry_the_helpers_return_one_shared_no_op() -> None:
         telemetry.configure(enabled=was)
 
 
+# For a fresh interpreter: a registry whose provider "f" answers "hi" from a fake client.
+_FAKE_ROUTER = (
+    "from assistant.registry import LLMRegistry\n"
+    "from assistant.router import Router\n"
+    "from assistant.messages import ChatResponse, Message, Usage\n"
+    "sys.path.insert(0, 'tests')\n"
+    "from conftest import FakeClient\n"
+    "def fake_registry():\n"
+    "    r = LLMRegistry()\n"
+    "    r.add_provider('f', kind='openai', client=FakeClient(lambda q: ChatResponse(text='hi', finish_reason='stop',"
+    " usage=Usage(), model='m', provider='f')))\n"
+    "    return r\n"
+)
+
+
 def test_switched_off_a_run_never_imports_opentelemetry() -> None:
     code = (
         "import asyncio, sys\n"
-        "from assistant.registry import LLMRegistry\n"
-        "from assistant.router import Router\n"
-        "from assistant.messages import ChatResponse, Message, Usage\n"
-        "sys.path.insert(0, 'tests')\n"
-        "from conftest import FakeClient\n"
+        + _FAKE_ROUTER +
         "async def main():\n"
-        "    r = LLMRegistry()\n"
-        "    r.add_provider('f', kind='openai', client=FakeClient(lambda q: ChatResponse(text='hi', finish_reason='stop',"
-        " usage=Usage(), model='m', provider='f')))\n"
+        "    r = fake_registry()\n"
         "    await Router(r).chat('f/m', [Message.user('x')])\n"
         "asyncio.run(main())\n"
         "print('opentelemetry' in sys.modules)\n"
@@ -171,15 +180,9 @@ def test_spans_start_once_the_application_sets_a_tracer_provider() -> None:
         "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
         "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
         "from assistant import telemetry\n"
-        "from assistant.registry import LLMRegistry\n"
-        "from assistant.router import Router\n"
-        "from assistant.messages import ChatResponse, Message, Usage\n"
-        "sys.path.insert(0, 'tests')\n"
-        "from conftest import FakeClient\n"
+        + _FAKE_ROUTER +
         "async def main():\n"
-        "    r = LLMRegistry()\n"
-        "    r.add_provider('f', kind='openai', client=FakeClient(lambda q: ChatResponse(text='hi', finish_reason='stop',"
-        " usage=Usage(), model='m', provider='f')))\n"
+        "    r = fake_registry()\n"
         "    router = Router(r)\n"
         "    await router.chat('f/m', [Message.user('x')])\n"
         "    print(telemetry.chat_span('f/m', None) is telemetry._NOOP)\n"
