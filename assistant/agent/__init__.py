@@ -243,7 +243,8 @@ class Agent:
                 if step.tool_calls:
                     async for ev in act(ctx, step):
                         yield ev
-                step_span.set(gen_ai__response__model=step.model, assistant__tool_calls=[c.name for c in step.tool_calls])
+                if step_span.recording:
+                    step_span.set(gen_ai__response__model=step.model, assistant__tool_calls=[c.name for c in step.tool_calls])
             step.duration_s = step.llm_s + step.tools_s
             ctx.steps.append(step)
             yield event("step_end", number, record=step)

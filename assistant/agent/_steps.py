@@ -20,7 +20,7 @@ from ..messages import Attempt, ChatResponse, Message, StreamEvent, ToolCall, Us
 from ..toolcall_text import TextGuard, extract_tool_calls, render_text_history, tool_prompt
 from ._arguments import safe_call
 from ._grammar import action_prompt, action_schema, parse_action, render_action_history
-from .records import AgentEvent, RunResult, Step, StopReason, ToolMode, ToolResult, event
+from .records import AgentEvent, RunResult, Step, StopReason, ToolMode, ToolResult, event, fill
 from .tools import Tool, ToolArgumentsError, ToolFailedError, ToolTimeoutError
 
 if TYPE_CHECKING:
@@ -150,8 +150,9 @@ class RunContext:
     def request(self, segment: Segment, tools: bool, final: bool) -> dict[str, Any]:
         """The router call for ``segment``: messages, tools and options, in the segment's tool mode."""
         agent = self.agent
-        if segment.provider is not None:
-            self.drop_foreign_state(segment.provider)
+        provider = segment.provider
+        if provider is not None:
+            self.drop_foreign_state(provider)
         messages = self.messages + [Message.user(FINAL_NUDGE)] if final and agent.tools else self.messages
         options: dict[str, Any] = {"max_tokens": agent.max_tokens, "temperature": agent.temperature,
                                    "reasoning": agent.reasoning}
@@ -409,12 +410,9 @@ def _cut_calls(response: ChatResponse, text: str, calls: list[ToolCall]) -> str 
 
 def _fill(ctx: RunContext, step: Step, response: ChatResponse, text: str, calls: list[ToolCall], tools: bool) -> str:
     """Fill the step from the answer; returns the answer text still to show (grammar mode)."""
-    step.model = f"{response.provider}/{response.model}" if response.provider else response.model
-    step.text = text
-    step.reasoning = response.reasoning
-    step.tool_calls = ctx.unique(calls) if tools else []
-    step.usage = response.usage
-    step.finish_reason = response.finish_reason
+    fill(step, model=f"{response.provider}/{response.model}" if response.provider else response.model, text=text,
+         reasoning=response.reasoning, tool_calls=ctx.unique(calls) if tools else [], usage=response.usage,
+         finish_reason=response.finish_reason)
     ctx.add_assistant(step, response)
     return text if not step.tool_calls else ""
 

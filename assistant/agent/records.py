@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..messages import Attempt, Message, ToolCall, Usage, trusted
 
-__all__ = ["ToolMode", "StopReason", "ToolOutcome", "ToolResult", "Step", "RunResult", "AgentEvent", "AgentEventType", "event"]
+__all__ = ["ToolMode", "StopReason", "ToolOutcome", "ToolResult", "Step", "RunResult", "AgentEvent", "AgentEventType", "event",
+           "fill"]
 
 # How tools reach the model on a step: the provider's own tool calling, the <tool_call> text
 # protocol in the system prompt, or JSON actions under a grammar (llama.cpp).
@@ -117,6 +118,12 @@ class AgentEvent(_Record):
     attempt: Attempt | None = None
     record: Step | None = None
     result: RunResult | None = None
+
+
+def fill(record: Step, **values: Any) -> None:
+    """Set several fields of a step begun with ``Step.begin`` (every field already counts as set): what
+    one assignment each does, without pydantic's per-assignment hook (no validation happens either way)."""
+    record.__dict__.update(values)
 
 
 def event(type: AgentEventType, step: int, **fields: Any) -> AgentEvent:

@@ -161,8 +161,8 @@ class RunState:
         """A max_tokens that fits ``cand``'s known window with this prompt, when the one asked for
         does not: the room kept for the answer (``reply_room``). None: keep what was asked."""
         window = self.window(cand)
-        if not window or not self.max_tokens:
-            return None
+        if not window or not self.max_tokens or self.upper_bound() + self.max_tokens <= window:
+            return None  # (a prompt far below the window needs no estimate)
         room = window - self.tokens(cand.model_id)
         if self.max_tokens <= room:
             return None
