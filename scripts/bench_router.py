@@ -3,8 +3,8 @@
     .venv/bin/python scripts/bench_router.py [--calls 1000] [--concurrency 100]
 
 Reports the per-call ratio of ``Router.chat`` on one healthy provider vs a raw aiohttp POST + orjson
-parse (target <= 1.5x), the same for the bare client (to show what the router itself adds), and
-throughput at ``--concurrency`` concurrent calls as a share of raw aiohttp's (target >= 50%). Calls
+parse (target <= 1.2x, issue 14), the same for the bare client (to show what the router itself adds), and
+throughput at ``--concurrency`` concurrent calls as a share of raw aiohttp's (target >= 75%). Calls
 are timed one by one in turns (raw, client, router) and the medians compared, so load from other
 processes hits all three alike. The server runs in its own process so its CPU time is charged to
 neither side. Health state goes to a temporary ``ASSISTANT_HOME``.
@@ -109,11 +109,11 @@ def main() -> None:
         result = asyncio.run(bench(base, args.calls, args.concurrency))
     print(f"raw aiohttp per call          {result['raw_ms']:.3f} ms")
     print(f"client per-call ratio         {result['bare_ratio']:.2f}x   (the client alone)")
-    print(f"router per-call ratio         {result['routed_ratio']:.2f}x   (target <= 1.5x)")
+    print(f"router per-call ratio         {result['routed_ratio']:.2f}x   (target <= 1.2x)")
     print(f"router's own cost per call    {result['router_us']:.0f} us")
     print(f"raw aiohttp at {args.concurrency} concurrent  {result['raw_per_s']:.0f} calls/s")
     print(f"client throughput share       {result['bare_share'] * 100:.0f}%    (the client alone)")
-    print(f"router throughput share       {result['routed_share'] * 100:.0f}%    (target >= 50%)")
+    print(f"router throughput share       {result['routed_share'] * 100:.0f}%    (target >= 75%)")
 
 
 if __name__ == "__main__":
