@@ -23,7 +23,7 @@ from .timeouts import Timeouts
 if TYPE_CHECKING:
     from .specs import ProviderSpec
 
-__all__ = ["HTTPClient", "SpecClient", "SSEDecoder", "drain", "iter_lines", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+__all__ = ["HTTPClient", "SpecClient", "SSEDecoder", "drain", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
 
 _CHUNK = 1 << 16
 
@@ -223,20 +223,6 @@ def translate_errors(provider: str, model: str = ""):  # type: ignore[no-untyped
         raise TransientError(f"connection failed: {exc}", provider=provider, model=model) from None
 
 
-async def iter_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """Lines of a body as they arrive, without the line ending (LF or CRLF); no line-length limit."""
-    buffer = b""
-    async for chunk in response.content.iter_any():
-        if buffer:
-            chunk = buffer + chunk
-        lines = chunk.split(b"\n")
-        buffer = lines.pop()
-        for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
-    if buffer:
-        yield buffer[:-1] if buffer.endswith(b"\r") else buffer
-
-
 class SSEDecoder:
     """Server-sent events from bytes as they arrive: ``feed(read)`` returns the ``(event, data)`` pairs
     that read completed, ``close()`` what the body's end completes. Comments, ``id:`` and ``retry:`` are
@@ -337,10 +323,19 @@ async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
 
 
 async def iter_ndjson(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """One JSON value per line (Ollama); blank lines skipped."""
-    async for line in iter_lines(response):
-        if line.strip():
-            yield loads(line)
+    """One JSON value per line (Ollama); blank lines skipped (a CR before the LF is JSON whitespace).
+    Lines are split here, in the one async-generator layer a streamed chunk passes through."""
+    buffer = b""
+    async for chunk in response.content.iter_any():
+        if buffer:
+            chunk = buffer + chunk
+        lines = chunk.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield loads(line)
+    if buffer.strip():
+        yield loads(buffer)
 
 
 async def iter_json_array(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:

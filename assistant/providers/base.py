@@ -203,10 +203,14 @@ class ResponseBuilder:
     def add_text(self, delta: str) -> list[StreamEvent]:
         if not delta:
             return []
-        if self._think is None:
+        think = self._think
+        if think is None:
             self.text_parts.append(delta)
             return [StreamEvent.make("text", text=delta)]
-        reasoning, text = self._think.feed(delta)
+        reasoning, text = think.feed(delta)
+        if think._state == "answer":
+            # Past any think block for good (nothing pending): the rest is answer text as it comes.
+            self._think = None
         return self._emit(reasoning, text)
 
     def _emit(self, reasoning: str, text: str) -> list[StreamEvent]:
