@@ -153,8 +153,7 @@ class HTTPClient:
     async def post_json(self, path: str, body: Any, *, model: str = "", params: Mapping[str, str] | None = None) -> Any:
         async with self.request("POST", path, json=body, model=model, params=params) as response:
             raw = await response.read()
-        with translate_errors(self.provider, model):
-            return loads(raw) if raw.strip() else {}
+            return loads(raw) if raw.strip() else {}  # malformed JSON is translated by request()
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -279,7 +279,7 @@ class OpenAICompatClient(SpecClient):
     def _absorb_usage(self, data: dict[str, Any], builder: ResponseBuilder) -> None:
         usage = data.get("usage")
         if isinstance(usage, dict):
-            builder.set_usage(_usage(usage))
+            builder.usage = _usage(usage)  # no event: a whole answer, or an error ending the stream
 
     def _stream_error(self, chunk: Any, model: str) -> LLMError:
         error = chunk.get("error") if isinstance(chunk, dict) else None
