@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..messages import Attachment, Message, ReasoningEffort
 from ._grammar import action_schema
 from ._steps import RunContext, act, think
-from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event
+from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event, fill
 from .sources import ToolSource
 from .tools import DEFAULT_TIMEOUT, Tool, as_tools
 
@@ -245,7 +245,7 @@ class Agent:
                         yield ev
                 if step_span.recording:
                     step_span.set(gen_ai__response__model=step.model, assistant__tool_calls=[c.name for c in step.tool_calls])
-            step.duration_s = step.llm_s + step.tools_s
+            fill(step, duration_s=step.llm_s + step.tools_s)
             ctx.steps.append(step)
             yield event("step_end", number, record=step)
             if not step.tool_calls:

@@ -44,7 +44,7 @@ def json_safe(value: Any) -> Any:
             return str(value)
         except ValueError:
             return f"<an integer too long to use: {show(value)}>"
-    if isinstance(value, Mapping):
+    if isinstance(value, dict) or isinstance(value, Mapping):  # a plain dict skips the ABC check
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]

@@ -274,7 +274,7 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
             failed.clear()
             continue
         for segment in segments:
-            step.mode = segment.mode
+            fill(step, mode=segment.mode)
             guard = TextGuard()
             # JSON actions are read whole, never streamed as text.
             buffered = json_actions(ctx, segment, tools, final)
@@ -338,7 +338,7 @@ async def think(ctx: RunContext, step: Step, *, tools: bool, final: bool) -> Asy
             shown = rest if buffered else guard.finish(step.text)
             if shown:
                 yield event("text", step.number, text=shown)
-            step.llm_s = time.perf_counter() - started
+            fill(step, llm_s=time.perf_counter() - started)
             return
         else:
             # The router's own message says why (e.g. the compactor's sizes and what to change).
@@ -430,8 +430,7 @@ async def act(ctx: RunContext, step: Step) -> AsyncIterator[AgentEvent]:
         results = [await _execute(ctx, step.tool_calls[0], jobs[0])]
     else:
         results = await asyncio.gather(*(_execute(ctx, call, job) for call, job in zip(step.tool_calls, jobs)))
-    step.tool_results = list(results)
-    step.tools_s = time.perf_counter() - started
+    fill(step, tool_results=list(results), tools_s=time.perf_counter() - started)
     for result in results:
         ctx.messages.append(Message.tool(result.output, tool_call_id=result.call_id, name=result.name))
         yield event("tool_result", step.number, tool_result=result)

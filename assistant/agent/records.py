@@ -126,9 +126,9 @@ def fill(record: Step, **values: Any) -> None:
     record.__dict__.update(values)
 
 
-def event(type: AgentEventType, step: int, **fields: Any) -> AgentEvent:
+def event(type: AgentEventType, step: int, *, text: str | None = None, tool_call: ToolCall | None = None,
+          tool_result: ToolResult | None = None, attempt: Attempt | None = None, record: Step | None = None,
+          result: RunResult | None = None) -> AgentEvent:
     """An event built without re-validation (the engine made every field itself)."""
-    values = {"type": type, "step": step, "text": None, "tool_call": None, "tool_result": None, "attempt": None,
-              "record": None, "result": None}
-    values.update(fields)
-    return trusted(AgentEvent, values)
+    return trusted(AgentEvent, {"type": type, "step": step, "text": text, "tool_call": tool_call,
+                                "tool_result": tool_result, "attempt": attempt, "record": record, "result": result})
