@@ -146,6 +146,9 @@ class ThinkSplitter:
         self._pending = ""
         if self._state == "start":
             stripped = text.lstrip()
+            if stripped[:1] != "<":  # every tag starts so: plain answer text (or only whitespace yet)
+                self._state = "answer"
+                return "", text
             for tag in self._OPEN:
                 if stripped.startswith(tag):
                     self._state = "thinking"
@@ -185,11 +188,14 @@ def _partial_suffix(text: str, tag: str) -> int:
 
 
 class ResponseBuilder:
-    """Accumulates one answer; each ``add_*`` returns the event to stream (or None)."""
+    """Accumulates one answer; each ``add_*`` returns the events to stream. ``streaming=False`` (a whole
+    answer read at once) skips building the text and reasoning events nobody would see."""
 
-    __slots__ = ("provider", "model", "text_parts", "reasoning_parts", "tool_calls", "usage", "raw_finish", "opaque", "_think")
+    __slots__ = ("provider", "model", "text_parts", "reasoning_parts", "tool_calls", "usage", "raw_finish", "opaque",
+                 "_think", "_streaming")
 
-    def __init__(self, provider: str, model: str, *, split_think: bool = True) -> None:
+    def __init__(self, provider: str, model: str, *, split_think: bool = True, streaming: bool = True) -> None:
+        self._streaming = streaming
         self.provider = provider
         self.model = model
         self.text_parts: list[str] = []
@@ -206,7 +212,7 @@ class ResponseBuilder:
         think = self._think
         if think is None:
             self.text_parts.append(delta)
-            return [StreamEvent.make("text", text=delta)]
+            return [StreamEvent.make("text", text=delta)] if self._streaming else []
         reasoning, text = think.feed(delta)
         if think._state == "answer":
             # Past any think block for good (nothing pending): the rest is answer text as it comes.
@@ -219,14 +225,15 @@ class ResponseBuilder:
             events.extend(self.add_reasoning(reasoning))
         if text:
             self.text_parts.append(text)
-            events.append(StreamEvent.make("text", text=text))
+            if self._streaming:
+                events.append(StreamEvent.make("text", text=text))
         return events
 
     def add_reasoning(self, delta: str) -> list[StreamEvent]:
         if not delta:
             return []
         self.reasoning_parts.append(delta)
-        return [StreamEvent.make("reasoning", text=delta)]
+        return [StreamEvent.make("reasoning", text=delta)] if self._streaming else []
 
     def add_tool_call(self, call: ToolCall) -> StreamEvent:
         self.tool_calls.append(call)

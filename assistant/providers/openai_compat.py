@@ -222,7 +222,7 @@ class OpenAICompatClient(SpecClient):
             # HTTP 200 without an answer in it (an overloaded gateway's placeholder): nothing to read.
             raise TransientError("provider answered HTTP 200 without choices", provider=self.provider, model=model,
                                  body=orjson.dumps(data).decode()[:500], code="no_choices")
-        builder = ResponseBuilder(self.provider, data.get("model") or model)
+        builder = ResponseBuilder(self.provider, data.get("model") or model, streaming=False)
         self._absorb_usage(data, builder)
         choice = choices[0]
         message = choice.get("message") or {}
