@@ -35,6 +35,13 @@ from tools.web_search import make_web_search
     ("17 * 23 = 423.125", "391"),
     ("2 ** 100", "1267650600228229401496703205376"),
     ("0.1 + 0.2", "0.3"),
+    # What models write for a column of numbers: spreadsheet names, lists, averages.
+    ("SUM(120, 80, 200)", "400"),
+    ("sum([120, 80, 200]) / 3", "133.333333333333"),
+    ("Average(1, 2, 3, 4)", "2.5"),
+    ("median([3, 1, 2])", "2"),
+    ("max((1, 5, 2)) - MIN(4, 2)", "3"),
+    ("pow(2, 10)", "1024"),
 ])
 def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None:
     assert calculator(expression) == expected
@@ -52,6 +59,9 @@ def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None
     ("[1, 2]", "not allowed"),
     ("2 +", "not a valid expression"),
     ("sqrt(-1)", "sqrt"),
+    ("sum()", "at least one number"),
+    ("sum([1, [2]])", "not allowed"),
+    ("pow(10, 10 ** 9)", "too large"),
 ])
 def test_calculator_refuses_what_is_not_safe_arithmetic(expression: str, problem: str) -> None:
     with pytest.raises(ToolError, match=problem):

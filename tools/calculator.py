@@ -103,6 +103,30 @@ def _round(x: Any, ndigits: Any = None) -> Any:
     return round(x, ndigits)
 
 
+def _numbers(name: str, values: tuple[Any, ...]) -> list[Any]:
+    """The numbers of ``sum(1, 2)`` and of ``sum([1, 2])`` alike (models write both)."""
+    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+    if not flat:
+        raise ToolError(f"{name} needs at least one number")
+    return flat
+
+
+def _sum(*values: Any) -> Any:
+    numbers = _numbers("sum", values)
+    return math.fsum(numbers) if any(isinstance(v, float) for v in numbers) else sum(numbers)
+
+
+def _mean(*values: Any) -> float:
+    numbers = _numbers("mean", values)
+    return _sum(numbers) / len(numbers)
+
+
+def _median(*values: Any) -> Any:
+    numbers = sorted(_numbers("median", values))
+    middle = len(numbers) // 2
+    return numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
+
+
 def _log(x: Any, base: Any = None) -> float:
     return math.log(x) if base is None else math.log(x, base)
 
@@ -113,7 +137,9 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "atan": math.atan, "atan2": math.atan2, "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
     "degrees": math.degrees, "radians": math.radians, "hypot": math.hypot, "abs": abs, "round": _round,
     "floor": math.floor, "ceil": math.ceil, "trunc": math.trunc, "factorial": _factorial, "gcd": math.gcd,
-    "lcm": _lcm, "comb": _comb, "perm": _perm, "min": min, "max": max,
+    "lcm": _lcm, "comb": _comb, "perm": _perm, "pow": lambda base, exponent: _power(base, exponent),
+    "min": lambda *values: min(_numbers("min", values)), "max": lambda *values: max(_numbers("max", values)),
+    "sum": _sum, "mean": _mean, "avg": _mean, "average": _mean, "median": _median,
 }
 # What people type that Python spells differently ("^" means power in a calculator, not xor).
 _SPELLINGS = {"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
@@ -178,10 +204,13 @@ def _eval(node: ast.AST, deadline: float) -> Any:
         except OverflowError as exc:
             raise ToolError(f"the result is too large: {exc}") from None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-        fn = _FUNCTIONS.get(node.func.id)
+        # SQRT, Sum, AVERAGE: spreadsheet spellings are common.
+        fn = _FUNCTIONS.get(node.func.id) or _FUNCTIONS.get(node.func.id.lower())
         if fn is None:
             raise ToolError(f"unknown function {node.func.id!r}; available: {', '.join(sorted(_FUNCTIONS))}")
-        args = [_eval(a, deadline) for a in node.args]
+        # A list or tuple is a function's argument only: sum([1, 2, 3]).
+        args = [[_eval(item, deadline) for item in a.elts] if isinstance(a, (ast.List, ast.Tuple)) else _eval(a, deadline)
+                for a in node.args]
         try:
             value = fn(*args)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -236,6 +265,7 @@ def calculator(expression: str) -> str:
 
     Args:
         expression: Numbers with + - * / // % and ** (or ^ for power), parentheses, the constants
-            pi and e, and functions such as sqrt, log, sin, round, factorial. Example: "(2 + 3) * 4 ** 2".
+            pi and e, and functions such as sqrt, log, sin, round, factorial, sum, mean, min, max.
+            Example: "(2 + 3) * 4 ** 2".
     """
     return _format(evaluate(expression))
