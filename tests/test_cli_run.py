@@ -106,6 +106,9 @@ def test_run_without_a_key_starts_the_local_model_and_answers(tmp_path: Path) ->
         local.stop()
     assert done.returncode == 0, done.stderr
     assert "no API key is configured: starting the embedded local model" in done.stderr
+    starting = done.stderr.split("starting the embedded local model", 1)[1].splitlines()[0]
+    if "SmolLM2" in starting:  # the tiny fallback: the user is told how to get the default model
+        assert "tiny fallback model" in done.stderr and "assistant local install" in done.stderr
     # SmolLM2 is the protocol model: a clean answer, no action markup (right answers are judged on the
     # default model in the Qwen end-to-end tests).
     assert done.stdout.strip() and '"final_answer"' not in done.stdout and '"tool"' not in done.stdout

@@ -128,6 +128,9 @@ def _ensure_local(err: Any, *, reason: str | None) -> None:
         title = served[1] if served else "the local model"
         print(f"{why}starting the embedded local model ({title} on llama.cpp, 127.0.0.1); "
               "stop it later with `assistant local stop`", file=err, flush=True)
+        if served and served[0] == local.models.FALLBACK:
+            print(f"note: {title} is a tiny fallback model and often answers wrong; `assistant local install` "
+                  "fetches Qwen2.5-Coder-1.5B (1.1 GB, once), which does small tasks well", file=err, flush=True)
         try:
             info = local.ensure_running()
         except local.LocalModelError as exc:
