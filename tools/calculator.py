@@ -140,7 +140,11 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lcm": _lcm, "comb": _comb, "perm": _perm, "pow": lambda base, exponent: _power(base, exponent),
     "min": lambda *values: min(_numbers("min", values)), "max": lambda *values: max(_numbers("max", values)),
     "sum": _sum, "mean": _mean, "avg": _mean, "average": _mean, "median": _median,
+    "count": lambda *values: len(_numbers("count", values)),
 }
+# Models ask the calculator to read a file or a spreadsheet range (SUM(sales.csv!A2:A9)).
+_NUMBERS_ONLY = ("The calculator sees only the numbers written in the expression: get the values first (a file "
+                 "with read_file), then write them in, e.g. sum(120, 80, 200)")
 # What people type that Python spells differently ("^" means power in a calculator, not xor).
 _SPELLINGS = {"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 
@@ -219,7 +223,9 @@ def _eval(node: ast.AST, deadline: float) -> Any:
             raise ToolError(f"{node.func.id}: the result is too large (more than {MAX_BITS} bits)")
         return value
     if isinstance(node, ast.Name):
-        raise ToolError(f"unknown name {node.id!r}; constants: {', '.join(_CONSTANTS)}")
+        raise ToolError(f"unknown name {node.id!r}; constants: {', '.join(_CONSTANTS)}. {_NUMBERS_ONLY}")
+    if isinstance(node, (ast.Attribute, ast.Subscript)):  # sales.csv, data[0]: a file or a variable
+        raise ToolError(f"not allowed in an arithmetic expression: {ast.unparse(node)!r}. {_NUMBERS_ONLY}")
     raise ToolError(f"not allowed in an arithmetic expression: {ast.unparse(node)!r}")
 
 
@@ -239,7 +245,8 @@ def evaluate(expression: str) -> int | float:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ToolError(f"not a valid expression: {exc.msg} in {text!r}") from None
+        hint = f". {_NUMBERS_ONLY}" if any(c.isalpha() for c in text) else ""
+        raise ToolError(f"not a valid expression: {exc.msg} in {text!r}{hint}") from None
     value = _eval(tree, time.monotonic() + TIME_LIMIT)
     if isinstance(value, float) and math.isnan(value):
         raise ToolError("the result is not a number")
