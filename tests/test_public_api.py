@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,12 +54,79 @@ def test_import_loads_nothing_heavy_and_opens_no_socket() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_main_names_load_no_pydantic_aiohttp_or_asyncio() -> None:
+    # Issue 14's cold start: the four classes load without their records and collaborators, which come
+    # with the first Agent(), Router(), ChatSession() or FreeModelsStore(); the classes are the real ones.
+    code = textwrap.dedent("""
+        import sys
+        from assistant import Agent, Router, ChatSession, FreeModelsStore
+        heavy = ("pydantic", "pydantic_core", "aiohttp", "asyncio", "logging", "assistant.messages", "assistant.errors")
+        print([m for m in heavy if m in sys.modules])
+        import inspect
+        import assistant.agent, assistant.chat, assistant.free_models, assistant.router
+        assert (Agent, Router, ChatSession, FreeModelsStore) == (assistant.agent.Agent, assistant.router.Router,
+                                                                 assistant.chat.ChatSession, assistant.free_models.FreeModelsStore)
+        assert "tools" in inspect.signature(Agent).parameters and "policy" in inspect.signature(Router).parameters
+        assert inspect.signature(ChatSession).parameters["conversation_id"].default is None
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_names_that_load_late_import_from_their_modules_in_a_fresh_interpreter() -> None:
+    code = textwrap.dedent("""
+        from assistant.agent import Agent, AgentEvent, RunResult, Step, ToolResult, ToolSource, DEFAULT_SYSTEM_PROMPT
+        from assistant.chat import ChatEvent, ChatSession, HistoryStore
+        from assistant.free_models import BrokenFileError, CURRENT_VERSION, FREE_ROLES, FreeModel, FreeModelsStore
+        from assistant.router import CompactFn, Router
+        from assistant.messages import Message
+        from assistant.agent.tools import DEFAULT_TIMEOUT
+        import inspect
+        assert inspect.signature(Agent).parameters["tool_timeout"].default == DEFAULT_TIMEOUT
+        assert ChatEvent(type="reply", text="hi").text == "hi" and FreeModel(id="groq/x").provider == "groq"
+        assert RunResult.__module__ == "assistant.agent.records" and ToolSource.__module__ == "assistant.agent.sources"
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_the_first_instance_of_each_main_class_works_in_a_fresh_interpreter(tmp_path) -> None:
+    code = textwrap.dedent("""
+        from assistant import Agent, Router, ChatSession, FreeModelsStore
+
+        class MyRouter(Router):
+            pass
+
+        def double(x: int) -> int:
+            \"\"\"Twice x.\"\"\"
+            return 2 * x
+
+        store = FreeModelsStore()
+        router = MyRouter(free_models=store)
+        agent = Agent("llama/smollm2", tools=[double], router=router)
+        session = ChatSession(agent, "c1", greeting=False)
+        assert isinstance(router, Router) and agent.router is router and store.list_models()
+        assert agent.tool_names == ["double"] and session.history == []
+        print("ok")
+    """)
+    env = {**os.environ, "ASSISTANT_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def test_import_builds_no_model_schema() -> None:
     # Records are built (validators and serializers compiled) when first used, not by importing the engine.
     code = textwrap.dedent("""
         import sys
         from pydantic import BaseModel
-        from assistant import Agent, Router, ChatSession, FreeModelsStore
+        import assistant
+        for name in assistant.__all__:
+            getattr(assistant, name)
+        from assistant.chat import ChatEvent
         models = [v for name, module in list(sys.modules.items()) if name.startswith("assistant")
                   for v in vars(module).values()
                   if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == name]

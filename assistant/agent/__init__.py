@@ -18,20 +18,23 @@ through the router. May import: messages, errors, toolcall_text, router (and wha
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .. import telemetry
-from ..errors import UsageError
-from ..messages import Attachment, Message, ReasoningEffort
-from ._grammar import action_schema
-from ._steps import RunContext, act, think
-from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event, fill
-from .sources import ToolSource
-from .tools import DEFAULT_TIMEOUT, Tool, as_tools
+if TYPE_CHECKING:  # bound at run time by _bind()
+    import asyncio
+
+    from .. import telemetry
+    from ..errors import UsageError
+    from ..messages import Attachment, Message, ReasoningEffort
+    from ._grammar import action_schema
+    from ._steps import RunContext, act, think
+    from .records import AgentEvent, RunResult, Step, StopReason, ToolResult, event, fill
+    from .sources import ToolSource
+    from .tools import Tool, as_tools
 
 __all__ = ["Agent", "RunResult", "Step", "ToolResult", "AgentEvent", "ToolSource", "DEFAULT_SYSTEM_PROMPT", "MAX_CORRECTIONS"]
 
@@ -41,6 +44,41 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 # An invalid call is sent back with the validation error this many times before the step counts.
 MAX_CORRECTIONS = 3
+# Seconds a tool may run unless it says otherwise: ``tools.DEFAULT_TIMEOUT`` (a test keeps them equal),
+# stated here so the signature needs no import.
+DEFAULT_TIMEOUT = 60.0
+
+# Importing the agent loads neither pydantic nor asyncio: the first ``Agent()`` binds what its methods
+# use (``_bind``), and these names load when first looked up here.
+_LATE = {"RunResult": ".records", "Step": ".records", "ToolResult": ".records", "AgentEvent": ".records",
+         "StopReason": ".records", "ToolSource": ".sources", "Tool": ".tools"}
+_bound = False
+
+
+def _bind() -> None:
+    """Bind the loop's collaborators as globals of this module: once, by the first ``Agent()``, so
+    ``from assistant import Agent`` stays cheap (issue 14) and no step pays an import statement."""
+    global _bound, asyncio, telemetry, UsageError, Message, action_schema, RunContext, act, think
+    global Step, event, fill, ToolSource, as_tools
+    import asyncio
+
+    from .. import telemetry
+    from ..errors import UsageError
+    from ..messages import Message
+    from ._grammar import action_schema
+    from ._steps import RunContext, act, think
+    from .records import Step, event, fill
+    from .sources import ToolSource
+    from .tools import as_tools
+    _bound = True
+
+
+def __getattr__(name: str) -> Any:
+    source = _LATE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
+    return value
 
 
 class Agent:
@@ -77,6 +115,8 @@ class Agent:
         temperature: float | None = None,
         reasoning: ReasoningEffort | None = None,
     ) -> None:
+        if not _bound:
+            _bind()
         if max_steps < 0:
             raise UsageError(f"max_steps must be 0 or more, got {max_steps}")
         if model is None:

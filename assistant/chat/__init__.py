@@ -20,37 +20,38 @@
     result = await session.send("What's the weather in Lisbon?")
     async for event in session.stream("And tomorrow?"): ...
 
-Part: chat sessions on top of an agent: persisted histories (``history``), interim and greeting
-asides (``_asides``), summaries of old turns. May import every part below it.
+Part: chat sessions on top of an agent: the events a turn yields (``events``), persisted histories
+(``history``), interim and greeting asides (``_asides``), summaries of old turns. May import every part
+below it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
-import logging
+import importlib
 import os
-import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+if TYPE_CHECKING:  # bound at run time by _bind()
+    import asyncio
+    import inspect
+    import logging
+    import uuid
 
-from ..context import Compactor
-from ..context._summarize import Summarize, split_note, with_note
-from ..context.tokens import estimate_tokens
-from ..errors import ContextOverflowError
-from ..files.blocking import run_blocking
-from ..messages import Message
-from ._asides import AsideKind, Asides
-from .history import AnyRecord, AsideRecord, HistoryStore, JsonlHistoryStore, Loaded, MessageRecord, SummaryRecord, TurnRecord
+    from ..context import Compactor
+    from ..context._summarize import Summarize, split_note, with_note
+    from ..context.tokens import estimate_tokens
+    from ..errors import ContextOverflowError
+    from ..files.blocking import run_blocking
+    from ..messages import Message
+    from ._asides import AsideKind, Asides
+    from .events import ChatEvent, EventCallback
+    from .history import AnyRecord, AsideRecord, HistoryStore, JsonlHistoryStore, Loaded, MessageRecord, SummaryRecord, TurnRecord
 
 __all__ = ["ChatSession", "ChatEvent", "HISTORY_SHARE", "DEFAULT_WINDOW"]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 8192
 # The history (with the new message) may fill this share of the active model's window, less the
@@ -59,25 +60,43 @@ HISTORY_SHARE = 0.75
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-
-class ChatEvent(BaseModel):
-    """One thing a chat turn produced, in order; ``reply`` is last and carries the ``RunResult``.
-
-    - ``greeting`` / ``interim``: a short reply from the greeting or interim model (``text``)
-    - ``summary``: the history was condensed before the turn (``text`` says how)
-    - ``agent``: an event of the agent's run (``agent_event``; ``text`` for streamed text)
-    - ``reply``: the answer (``text``) and the whole run (``result``)
-    """
-
-    model_config = ConfigDict(defer_build=True, extra="forbid", arbitrary_types_allowed=True)
-
-    type: Literal["greeting", "interim", "summary", "agent", "reply"]
-    text: str | None = None
-    agent_event: Any = None
-    result: Any = None
+# Importing the session loads neither pydantic nor asyncio: the first ``ChatSession()`` binds what its
+# methods use (``_bind``), and these names load when first looked up here.
+_LATE = {"ChatEvent": ".events", "EventCallback": ".events", "HistoryStore": ".history",
+         "JsonlHistoryStore": ".history"}
+_bound = False
 
 
-EventCallback = Callable[[ChatEvent], Awaitable[None] | None]
+def _bind() -> None:
+    """Bind the session's collaborators as globals of this module: once, by the first ``ChatSession()``,
+    so ``from assistant import ChatSession`` stays cheap (issue 14) and no turn pays an import statement."""
+    global _bound, asyncio, inspect, log, uuid, Compactor, split_note, with_note, estimate_tokens
+    global ContextOverflowError, run_blocking, Message, Asides, ChatEvent, JsonlHistoryStore, MessageRecord
+    global SummaryRecord, TurnRecord
+    import asyncio
+    import inspect
+    import logging
+    import uuid
+
+    from ..context import Compactor
+    from ..context._summarize import split_note, with_note
+    from ..context.tokens import estimate_tokens
+    from ..errors import ContextOverflowError
+    from ..files.blocking import run_blocking
+    from ..messages import Message
+    from ._asides import Asides
+    from .events import ChatEvent
+    from .history import JsonlHistoryStore, MessageRecord, SummaryRecord, TurnRecord
+    log = logging.getLogger(__name__)
+    _bound = True
+
+
+def __getattr__(name: str) -> Any:
+    source = _LATE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
+    return value
 
 
 class ChatSession:
@@ -103,6 +122,8 @@ class ChatSession:
         window_tokens: int | None = None,
         store: HistoryStore | None = None,
     ) -> None:
+        if not _bound:
+            _bind()
         self.agent = agent
         self.conversation_id = conversation_id or uuid.uuid4().hex
         self.greeting = greeting

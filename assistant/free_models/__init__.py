@@ -20,17 +20,21 @@ files, providers, local, registry, catalog.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import importlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import UsageError
 from ..files.paths import config_dir, data_dir, state_dir
-from ..files.store import BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
-from ._file import CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
+
+if TYPE_CHECKING:  # bound at run time by _bind()
+    import hashlib
+
+    from ..errors import UsageError
+    from ..files.store import BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
+    from ._file import CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
 
 __all__ = [
     "FreeModel",
@@ -46,6 +50,34 @@ __all__ = [
 
 FILE_NAME = "free-models.json"
 _PRIORITY_STEP = 10
+
+# Importing the store loads neither pydantic nor the entry format: the first ``FreeModelsStore()``
+# binds what its methods use (``_bind``), and these names load when first looked up here.
+_LATE = {"FreeModel": "._file", "FreeRole": "._file", "FREE_ROLES": "._file", "CURRENT_VERSION": "._file",
+         "BrokenFileError": "..files.store"}
+_bound = False
+
+
+def _bind() -> None:
+    """Bind the entry format and the file helpers the store's methods use, as globals of this module:
+    once, by the first store, so ``from assistant import FreeModelsStore`` stays cheap (issue 14) and
+    no call pays an import statement."""
+    global _bound, hashlib, UsageError, BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
+    global CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
+    import hashlib
+
+    from ..errors import UsageError
+    from ..files.store import BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
+    from ._file import CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
+    _bound = True
+
+
+def __getattr__(name: str) -> Any:
+    source = _LATE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
+    return value
 
 
 class _Registry(Protocol):
@@ -105,6 +137,8 @@ class FreeModelsStore:
     """Thread- and process-safe CRUD over one ``free-models.json``; reads are cached by file stat."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if not _bound:
+            _bind()
         self.path, self._user_copy = resolve_path(path)
         self._lock = threading.RLock()
         self._file_lock = _lock_for(self.path)

@@ -27,31 +27,74 @@ messages, errors, files, providers, local, registry, catalog, free_models, conte
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import telemetry
-from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
-from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
-from ..registry import LLMRegistry
-from . import _fitting as ctx
-from . import _answers, _failures, _prompt_mode, _schedule
-from ._call import Call, Tries, build_request, hop, template
-from ._failures import EMPTY
-from ._candidates import Candidate, RunState, plan, screen
-from ._fitting import CompactFn
-from ._hops import Partial, aclose, describe, is_empty, status_event, summary
-from ._media import MediaHelper
-from ._roles import Expansions, policy_from_config
-from .health import HealthStore, circuit_key
-from .policies import RouterPolicy
-from .ratelimit import RateLimiter, limit_rules
-from .shared import open_state
+if TYPE_CHECKING:  # bound at run time by _bind()
+    import asyncio
+
+    from .. import telemetry
+    from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
+    from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
+    from ..registry import LLMRegistry
+    from . import _fitting as ctx
+    from . import _answers, _failures, _prompt_mode, _schedule
+    from ._call import Call, Tries, build_request, hop, template
+    from ._failures import EMPTY
+    from ._candidates import Candidate, RunState, plan, screen
+    from ._fitting import CompactFn
+    from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+    from ._media import MediaHelper
+    from ._roles import Expansions, policy_from_config
+    from .health import HealthStore, circuit_key
+    from .policies import RouterPolicy
+    from .ratelimit import RateLimiter, limit_rules
+    from .shared import open_state
 
 __all__ = ["Router", "CompactFn"]
 
+# Importing the router loads none of its collaborators: the first ``Router()`` binds what its methods
+# use (``_bind``), and these names load when first looked up here.
+_LATE = {"CompactFn": "._fitting", "RouterPolicy": ".policies", "HealthStore": ".health", "LLMRegistry": "..registry"}
+_bound = False
+
+
+def _bind() -> None:
+    """Bind what the router's methods use as globals of this module: once, by the first ``Router()``,
+    so ``from assistant import Router`` loads no pydantic, aiohttp or asyncio (issue 14's cold start)
+    and no call pays an import statement."""
+    global _bound, asyncio, telemetry, AllModelsFailedError, LLMError, TransientError, UsageError, StreamEvent
+    global LLMRegistry, ctx, _answers, _failures, _prompt_mode, _schedule, Call, Tries, build_request, hop, template
+    global EMPTY, plan, screen, Partial, aclose, describe, is_empty, status_event, summary, MediaHelper, Expansions
+    global policy_from_config, circuit_key, RateLimiter, limit_rules, open_state
+    import asyncio
+
+    from .. import telemetry
+    from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
+    from ..messages import StreamEvent
+    from ..registry import LLMRegistry
+    from . import _fitting as ctx
+    from . import _answers, _failures, _prompt_mode, _schedule
+    from ._call import Call, Tries, build_request, hop, template
+    from ._failures import EMPTY
+    from ._candidates import plan, screen
+    from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+    from ._media import MediaHelper
+    from ._roles import Expansions, policy_from_config
+    from .health import circuit_key
+    from .ratelimit import RateLimiter, limit_rules
+    from .shared import open_state
+    _bound = True
+
+
+def __getattr__(name: str) -> Any:
+    source = _LATE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
+    return value
 
 
 class Router:
@@ -71,6 +114,8 @@ class Router:
         health: HealthStore | None = None,
         compactor: CompactFn | bool | None = None,
     ) -> None:
+        if not _bound:
+            _bind()
         self.registry = registry if registry is not None else LLMRegistry.from_env()
         self.catalog = catalog if catalog is not None else ctx.shared_catalog()
         self.policy = policy or policy_from_config(self.registry.config)
