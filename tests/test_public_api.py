@@ -79,7 +79,7 @@ def test_names_that_load_late_import_from_their_modules_in_a_fresh_interpreter()
         from assistant.agent import Agent, AgentEvent, RunResult, Step, ToolResult, ToolSource, DEFAULT_SYSTEM_PROMPT
         from assistant.chat import ChatEvent, ChatSession, HistoryStore
         from assistant.free_models import BrokenFileError, CURRENT_VERSION, FREE_ROLES, FreeModel, FreeModelsStore
-        from assistant.router import CompactFn, Router
+        from assistant.router import AllModelsFailedError, CompactFn, Router, RouterPolicy
         from assistant.messages import Message
         from assistant.agent.tools import DEFAULT_TIMEOUT
         import inspect

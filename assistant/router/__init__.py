@@ -57,7 +57,8 @@ __all__ = ["Router", "CompactFn"]
 
 # Importing the router loads none of its collaborators: the first ``Router()`` binds what its methods
 # use (``_bind``), and these names load when first looked up here.
-_LATE = {"CompactFn": "._fitting", "RouterPolicy": ".policies", "HealthStore": ".health", "LLMRegistry": "..registry"}
+_LATE = {"CompactFn": "._fitting", "RouterPolicy": ".policies", "HealthStore": ".health", "LLMRegistry": "..registry",
+         "AllModelsFailedError": "..errors"}
 _bound = False
 
 
