@@ -62,13 +62,13 @@ def _bind() -> None:
     """Bind the entry format and the file helpers the store's methods use, as globals of this module:
     once, by the first store, so ``from assistant import FreeModelsStore`` stays cheap (issue 14) and
     no call pays an import statement."""
-    global _bound, hashlib, UsageError, BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
-    global CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
+    global _bound, hashlib, UsageError, file_lock, read_json, write_atomic, write_json_atomic
+    global Contents, FreeModel, document, parse, validated
     import hashlib
 
     from ..errors import UsageError
-    from ..files.store import BrokenFileError, file_lock, read_json, write_atomic, write_json_atomic
-    from ._file import CURRENT_VERSION, FREE_ROLES, Contents, FreeModel, FreeRole, document, parse, validated
+    from ..files.store import file_lock, read_json, write_atomic, write_json_atomic
+    from ._file import Contents, FreeModel, document, parse, validated
     _bound = True
 
 
