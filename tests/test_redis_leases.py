@@ -256,7 +256,8 @@ FLEET_HOST = """
         RedisRateLimiter.lease_share = share
     async def main():
         registry = LLMRegistry()
-        registry.add_provider("limited", kind="openai", base_url=base + "/v1", api_key="sk-test-0123456789abcd", rpm=rpm)
+        registry.add_provider("limited", kind="openai", base_url=base + "/v1", api_key="sk-test-0123456789abcd",
+                              rpm=rpm)
         # A call that would wait for a slot is refused at once, so the run takes seconds, not minutes.
         router = Router(registry, policy=RouterPolicy(limit_wait_cap_s=0.0))
         answered = 0

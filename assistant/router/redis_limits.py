@@ -6,17 +6,17 @@ that slot may be sent. One Lua script, atomic on the server, drops entries too o
 - and/or leases a batch: ``n`` slots this host may hand out from now until ``now + LEASE_TTL_S``, each
   scored with that end, granted only while they fit every window at once.
 
-Why the fleet still sends at most L in any window of P seconds: a new slot is only placed at a time ``a``
-at least P after the L-th latest score (for a lease: only while fewer than L - n scores lie in the last
-P seconds). Suppose some P-second span held L + 1 sends; take the one reserved last. At its
-reservation at most L - 1 others scored later than that L-th latest score, so one of the other L
-scored no later than it, was sent no later than its score, at least P before ``a``, and lies outside
-the span. So a leased slot counts in the window from when it was leased until its end + P; handed out
-early, it simply blocks its window a little longer than a slot reserved per call (at most
-``LEASE_TTL_S`` of a 60 s window). Slots are taken out again only when never sent: this host gives
-back a lease's unused rest once it will not hand it out any more (expired, or the host closes), and a
-slot nobody sent is in no span. A host that dies holding a lease cannot say what it sent, so its
-slots stay counted until they leave the window.
+Why the fleet still sends at most L in any window of P seconds: a slot usable from ``a`` is only
+placed when ``a`` is at least P after the L-th latest score (for a lease of n: only while at most L - n
+scores lie in the last P seconds). Suppose some P-second span held L + 1 sends, and take the one
+reserved last: when it was reserved, at most L - 1 of the other L scored later than that L-th latest
+score, so one of them was sent no later than its score, at least P before ``a``, outside the span.
+So a leased slot counts in the window from when it was leased until its end + P: handed out early,
+it blocks its window a little longer than a slot reserved per call (at most ``LEASE_TTL_S`` of a
+60 s window). Slots are taken out again only when never sent: this host gives back a lease's unused
+rest once it will not hand it out any more (expired, or the host closes), and a slot nobody sent is
+in no span. A host that dies holding a lease cannot say what it sent, so its slots stay counted
+until they leave the window.
 
 Fairness vs exactness: exactness is never traded. The cost of leasing is that slots one host holds
 are not available to the others for up to ``LEASE_TTL_S`` (or, if it dies, for the window), so a
