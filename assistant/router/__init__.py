@@ -45,7 +45,8 @@ from ._fitting import CompactFn
 from ._hops import Partial, aclose, describe, is_empty, status_event, summary
 from ._media import MediaHelper
 from ._roles import Expansions, policy_from_config
-from .health import HealthStore, circuit_key
+from ._route import Routes
+from .health import HealthStore
 from .policies import RouterPolicy
 from .ratelimit import RateLimiter, limit_rules
 from .shared import open_state
@@ -92,7 +93,7 @@ class Router:
         self._prices: Any = None
         self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
-        self._circuits: dict[str, str] = {}
+        self._routes = Routes(self.registry)
         self._expand = Expansions(self.registry)
         self._planned: dict[str, Any] = {}
 
@@ -399,21 +400,13 @@ class Router:
     # --- pieces -----------------------------------------------------------------------------------
 
     def _screen(self, cand: Candidate, state: RunState, *, probe: bool, resting: bool = True) -> tuple[str, str] | None:
-        return screen(cand, state, registry=self.registry, health=self.health,
+        return screen(cand, state, route=self._routes.of(cand), health=self.health,
                       allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe,
-                      circuit=self._circuit(cand.provider), resting=resting)
+                      resting=resting)
 
     def _circuit(self, provider: str) -> str:
         """The breaker key of ``provider``'s endpoint: two servers behind one name are two circuits."""
-        found = self._circuits.get(provider)
-        if found is None:
-            settings = self.registry.settings(provider)
-            try:
-                url: str | None = settings.spec.resolve_base_url(settings.base_url)
-            except UsageError:
-                url = None
-            found = self._circuits[provider] = circuit_key(provider, url)
-        return found
+        return self._routes.circuit(provider)
 
     def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
         events = client.stream(request)

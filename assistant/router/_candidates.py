@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..messages import Message, ToolSpec
 from ..registry import LLMRegistry, split_model_id
 from .health import HealthStore
+
+if TYPE_CHECKING:
+    from ._route import Route
 
 __all__ = ["Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
 
@@ -263,37 +266,38 @@ def screen(
     cand: Candidate,
     state: RunState,
     *,
-    registry: LLMRegistry,
+    route: Route,
     health: HealthStore,
     allow_prompt_tools: bool,
     now: float,
     probe: bool = True,
-    circuit: str | None = None,
     resting: bool = True,
 ) -> tuple[str, str] | None:
     """Why ``cand`` is passed over now, as ``(error kind, detail)``; None when it may be tried.
-    Checked last, the circuit breaker (``circuit``, its key; the provider by default) reserves the
-    half-open probe for this caller (``probe``; without it a half-open circuit just counts as
-    usable). ``resting=False`` ignores cooldowns and open circuits (the last resort of a call)."""
-    if not registry.configured(cand.provider):
-        return "auth", f"no API key for {cand.provider}"
-    if registry.settings(cand.provider).disabled:
-        return "auth", f"{cand.provider} is disabled in the config file"
-    entry = health.doc.providers.get(cand.provider)
-    if entry is not None and entry.disabled is not None:
-        return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
-    if resting and health.doc.cooldowns:
+    ``route`` is what the registry says of it (``_route.Routes``). Checked last, the circuit breaker
+    (``route.circuit``) reserves the half-open probe for this caller (``probe``; without it a half-open
+    circuit just counts as usable). ``resting=False`` ignores cooldowns and open circuits (the last
+    resort of a call)."""
+    if route.unusable is not None:
+        return route.unusable
+    doc = health.doc
+    if doc.providers:
+        entry = doc.providers.get(cand.provider)
+        if entry is not None and entry.disabled is not None:
+            return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
+    if resting and doc.cooldowns:
         for key in (cand.provider, cand.model_id):
             cooling = health.cooldown(key, now)
             if cooling is not None:
                 return "rate_limit", f"{key} cooling down for {cooling.until - now:.0f}s more ({cooling.detail})"
     if state.tools and (cand.model_id in state.no_tools or (cand.supports_tools is False and not allow_prompt_tools)):
         return "tools_unsupported", "model cannot call tools"
-    reason = _window_reason(cand, state)
-    if reason is not None:
-        return "context_overflow", reason
-    key = circuit or cand.provider
-    if resting and (not health.admit(key, now) if probe else health.breaker_state(key, now) == "open"):
+    if state.min_window or state.window(cand) is not None:
+        reason = _window_reason(cand, state)
+        if reason is not None:
+            return "context_overflow", reason
+    if resting and doc.circuits and (not health.admit(route.circuit, now) if probe
+                                     else health.breaker_state(route.circuit, now) == "open"):
         return "transient", f"{cand.provider} circuit open after repeated failures"
     return None
 
