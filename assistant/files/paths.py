@@ -12,7 +12,21 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path"]
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "env_value"]
+
+
+def env_value(name: str) -> str | None:
+    """``os.environ.get(name)``, without the KeyError that ``os.environ`` raises and catches inside for
+    an unset name (about 2 us, several times a present one's cost): the router reads a few variables that
+    are usually unset on every call, so that a change between two calls is seen by the second.
+
+        env_value("ASSISTANT_CONFIG")   # None when unset
+    """
+    env = os.environ
+    raw = getattr(env, "_data", None)  # CPython's os._Environ: the encoded variables
+    if raw is not None and env.encodekey(name) not in raw:  # type: ignore[attr-defined]
+        return None
+    return env.get(name)
 
 
 def _platform_dir(kind: str) -> Path:
@@ -33,7 +47,7 @@ def _platform_dir(kind: str) -> Path:
 
 def home_dir() -> Path | None:
     """``ASSISTANT_HOME`` when set (everything goes under it), else None."""
-    value = os.environ.get("ASSISTANT_HOME")
+    value = env_value("ASSISTANT_HOME")
     return Path(value).expanduser() if value else None
 
 
@@ -44,9 +58,8 @@ _dirs: dict[tuple[str | None, ...], Path] = {}
 
 
 def _dir(kind: str) -> Path:
-    env = os.environ
-    home_value = env.get("ASSISTANT_HOME")
-    key = (kind, home_value) if home_value else (kind, env.get(f"XDG_{kind.upper()}_HOME"), *map(env.get, _PLATFORM_ENV))
+    home_value = env_value("ASSISTANT_HOME")
+    key = (kind, home_value) if home_value else (kind, env_value(f"XDG_{kind.upper()}_HOME"), *map(env_value, _PLATFORM_ENV))
     path = _dirs.get(key)
     if path is None:
         home = home_dir()
@@ -77,9 +90,12 @@ def cache_dir() -> Path:
 
 def config_path() -> Path:
     """``ASSISTANT_CONFIG`` or ``config.toml`` in the config dir (the file need not exist)."""
-    value = os.environ.get("ASSISTANT_CONFIG")
+    value = env_value("ASSISTANT_CONFIG")
     if value:
-        return Path(value).expanduser()
+        named = _config_files.get(value)
+        if named is None:
+            named = _config_files[value] = Path(value).expanduser()
+        return named
     base = config_dir()
     found = _config_files.get(base)
     if found is None:
@@ -87,4 +103,4 @@ def config_path() -> Path:
     return found
 
 
-_config_files: dict[Path, Path] = {}
+_config_files: dict[Path | str, Path] = {}

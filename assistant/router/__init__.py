@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
 from typing import Any
 
 from .. import telemetry
@@ -192,55 +191,53 @@ class Router:
 
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         with telemetry.chat_span(model, call.request) as call.trace:
-            async with aclosing(self._run_candidates(model, call)) as events:
-                async for event in events:
-                    yield event
-            call.trace.answered(call.response)
-
-    async def _run_candidates(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
-        await self.health.refresh()
-        model, then_auto = self._expand(model)
-        needs_tools = bool(call.request.tools)
-        free = self.free_models if model == "auto" or then_auto else None
-        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog,
-                          memo=self._planned)
-        if then_auto and model != "auto":
-            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
-        call.state.catalog = self.catalog
-        recovery = ctx.Recovery(self, call)
-        while candidates:
-            ahead = list(candidates)
-            while ahead:
-                cand = ahead.pop(0)
-                partner = _schedule.partner_for(self, cand, ahead, call)
-                if partner is not None:
-                    ahead.remove(partner)
-                    await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
-                else:
-                    async for event in self._candidate(cand, call, ahead):
+            await self.health.refresh()
+            model, then_auto = self._expand(model)
+            needs_tools = bool(call.request.tools)
+            free = self.free_models if model == "auto" or then_auto else None
+            candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free,
+                              catalog=self.catalog, memo=self._planned)
+            if then_auto and model != "auto":
+                candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free,
+                                   catalog=self.catalog)
+            call.state.catalog = self.catalog
+            recovery = None
+            while candidates and call.response is None:
+                ahead = list(candidates)
+                while ahead and call.response is None:
+                    cand = ahead.pop(0)
+                    partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
+                    if partner is not None:
+                        ahead.remove(partner)
+                        await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
+                    else:
+                        async for event in self._candidate(cand, call, ahead):
+                            yield event
+                if call.response is None:
+                    async for event in _schedule.waiting_room(self, call):
                         yield event
-                if call.response is not None:
-                    return
-            async for event in _schedule.waiting_room(self, call):
-                yield event
-            if call.response is not None:
-                return
-            async for event in recovery.after(candidates):
-                yield event
-            candidates = recovery.next
-        raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+                if call.response is None:
+                    recovery = recovery or ctx.Recovery(self, call)
+                    async for event in recovery.after(candidates):
+                        yield event
+                    candidates = recovery.next
+            if call.response is None:
+                raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+            call.trace.answered(call.response)
 
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
         race: list[tuple[str, LLMError, float]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         policy, state = self.policy, call.state
-        circuit = self._circuit(cand.provider)
+        route = self._routes.of(cand)
+        circuit = route.circuit
         if self.health.doc.providers:
             await _failures.forget_stale_disable(self, cand.provider)
-        await ctx.know_window(self.registry, self.catalog, cand, state)
         ollama = None
-        if self.registry.spec(cand.provider).family == "ollama":
+        if route.local:
+            await ctx.know_window(self.registry, self.catalog, cand, state)
+        if route.ollama:
             if cand.free_entry and ctx.unpulled(cand, self.catalog):
                 detail = f"skipped: not pulled on this server; run `ollama pull {cand.model}`"
                 note = hop(call, cand, "not_found", None, 0.0, detail)
@@ -251,7 +248,8 @@ class Router:
             ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
             if ollama.record and ollama.num_ctx:
                 await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx, source="the num_ctx sent to Ollama")
-        skipped = self._screen(cand, state, probe=True, resting=not last_resort)
+        skipped = screen(cand, state, route=route, health=self.health, allow_prompt_tools=policy.allow_prompt_tools,
+                         now=policy.clock(), probe=True, resting=not last_resort)
         if skipped is not None:
             if skipped[0] == "context_overflow" and state.window(cand):
                 state.too_small.append(cand)
@@ -261,12 +259,11 @@ class Router:
             if call.streaming:
                 yield note
             return
-        settings = self.registry.settings(cand.provider)
-        spec = settings.spec
-        keys = self.registry.keys(cand.provider)
+        spec = route.spec
         tries = call.tries.get(cand.model_id)
         if tries is None:
             native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
+            keys = list(route.keys)
             tries = call.tries[cand.model_id] = Tries(
                 keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
                 prompt_mode=bool(state.tools) and not native)
@@ -276,8 +273,7 @@ class Router:
                 # entry the free-models list marks as tool-capable is not warned about.
                 yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
                                    "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
-        rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
-                            free_suffix=spec.free_suffix, credits=settings.credits)
+        rules = route.rules
         while True:
             waited = 0.0
             if rules:
@@ -293,13 +289,13 @@ class Router:
                         yield status_event(f"{cand.model_id}: waiting {wait:.1f}s for the client-side request limit")
                     await policy.sleep(wait)
                     waited += wait
-            if spec.jitter[1] > 0:
+            if route.jitter:
                 # OpenRouter asks clients to spread requests; 100-400 ms before each one.
                 pause = policy.random.uniform(*spec.jitter)
                 await policy.sleep(pause)
                 waited += pause
             request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None, local=spec.local)
-            unreadable = self.media.unreadable(cand.model_id, request.messages)
+            unreadable = self.media.unreadable(cand.model_id, request.messages) if state.attachments else None
             if unreadable:
                 try:
                     stand_in = await self.media.replace(request.messages, unreadable, self._describe)
@@ -316,7 +312,7 @@ class Router:
             client = self.registry.client(cand.provider, tries.key)
             # A success only closes a circuit when it was sent after the circuit opened.
             sent = policy.clock()
-            partial = Partial()
+            partial = Partial() if call.streaming else None
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
             held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
             try:
@@ -330,7 +326,7 @@ class Router:
                             elif held is not None:
                                 held.append(event)
                             else:
-                                partial.add(event)
+                                partial.add(event)  # type: ignore[union-attr]
                                 yield event
                     finally:
                         await aclose(events)
@@ -340,7 +336,7 @@ class Router:
                     response = await client.chat(request)
                     if tries.prompt_mode:
                         response = _prompt_mode.parse_reply(response, state.tools)
-                if not partial.started and is_empty(response):
+                if (partial is None or not partial.started) and is_empty(response):
                     # A content problem, not the endpoint failing: the breaker does not count it.
                     raise TransientError("empty completion", provider=cand.provider, model=cand.model, code=EMPTY)
                 if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
@@ -363,7 +359,7 @@ class Router:
                 if (policy.race_after_failed_answer and not call.streaming and (err.status is None or err.status < 300)
                         and policy.clock() - sent >= policy.race_after_s):
                     call.racing = True
-                if partial.started:
+                if partial is not None and partial.started:
                     hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
                 action = _failures.judge(self, err, cand, tries, request, has_next=_schedule.can_serve(self, rest, call),

@@ -86,6 +86,15 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     # Model ids whose server was asked for the prompt's exact size in this call.
     measured: set[str] = field(default_factory=set)
+    # Some message carries an image or a document (None: not looked yet).
+    attached: bool | None = None
+
+    @property
+    def attachments(self) -> bool:
+        """True when some message of the prompt carries an attachment (looked at once per history)."""
+        if self.attached is None:
+            self.attached = any(m.attachments for m in self.messages)
+        return self.attached
 
     def raw_tokens(self, model_id: str) -> int:
         """The prompt's size by ``context.estimate_tokens`` (computed once per call)."""
@@ -132,7 +141,7 @@ class RunState:
 
     def reset_messages(self, messages: list[Message]) -> None:
         self.messages = list(messages)
-        self.estimate = self.bound = None
+        self.estimate = self.bound = self.attached = None
         self.min_window = 0
         self.overflowed = []
         self.too_small = []
