@@ -157,9 +157,12 @@ class ModelCatalog:
         key = _canonical_key(model_id)
         if key is None:
             return None
-        self._load_snapshot()
-        self.ensure_fresh()
-        merged = self._merge(key)
+        if not self._snapshot_loaded or self._shared is not None:
+            self._load_snapshot()
+        if self.registry is not None and self._clock() >= self._next_check:
+            self.ensure_fresh()  # (before the next check is due it could only return the running refresh)
+        found = self._merged.get(key, _MISSING)
+        merged = self._merge(key) if found is _MISSING else found
         return merged[0] if merged else None
 
     def sources(self, model_id: str) -> dict[str, str]:
