@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..files.paths import config_path, env_value
+from ..files.paths import config_path, env_state
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
 from ..registry.config import ConfigFile, load_config
@@ -82,7 +82,7 @@ class Expansions:
         return (ids if isinstance(ids, str) else list(ids)), then_auto
 
     def _inputs(self, variables: tuple[str, ...]) -> tuple[Any, ...]:
-        return (self.registry.generation, load_config(config_path()), *map(env_value, variables))
+        return self.registry.generation, load_config(config_path()), env_state(variables)
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:
