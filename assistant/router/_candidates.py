@@ -305,9 +305,12 @@ def screen(
         reason = _window_reason(cand, state)
         if reason is not None:
             return "context_overflow", reason
-    if resting and doc.circuits and (not health.admit(route.circuit, now) if probe
-                                     else health.breaker_state(route.circuit, now) == "open"):
-        return "transient", f"{cand.provider} circuit open after repeated failures"
+    if resting and doc.circuits:
+        entry = doc.circuits.get(route.circuit)
+        # A circuit that never opened is closed: nothing to ask the breaker.
+        if entry is not None and entry.opened_at is not None and (
+                not health.admit(route.circuit, now) if probe else health.breaker_state(route.circuit, now) == "open"):
+            return "transient", f"{cand.provider} circuit open after repeated failures"
     return None
 
 

@@ -244,12 +244,13 @@ class HealthStore:
         doc = self.doc
         entry = doc.circuits.get(key)
         closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
-        disabled = provider is not None and (p := doc.providers.get(provider)) is not None and p.disabled is not None
+        disabled = (provider is not None and bool(doc.providers) and (p := doc.providers.get(provider)) is not None
+                    and p.disabled is not None)
         breaker = self.breaker
         keep_after = now - breaker.window_s
         bucket = breaker.bucket(now)
         if not closes and not disabled:
-            self._count_success(doc, key, bucket, keep_after)
+            self._count_success(entry if entry is not None else circuit_of(doc, key), key, bucket, keep_after)
             return
 
         def op(doc: HealthDoc) -> None:
@@ -265,9 +266,9 @@ class HealthStore:
         if closes or disabled:
             await self.flush()
 
-    def _count_success(self, doc: HealthDoc, key: str, bucket: float, keep_after: float) -> None:
+    def _count_success(self, circuit: Circuit, key: str, bucket: float, keep_after: float) -> None:
         """An everyday success: counted in memory now, written behind with the others of this flush."""
-        count_call(circuit_of(doc, key), bucket, False, keep_after)
+        count_call(circuit, bucket, False, keep_after)
         with self._ops_lock:
             tally = self._successes
             opened = tally is None
