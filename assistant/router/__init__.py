@@ -148,7 +148,9 @@ class Router:
 
             resp = await router.chat("auto", [Message.user("2+2?")], max_tokens=50)
         """
-        call = Call(template(messages, tools, self._defaults(options), stream=False), streaming=False)
+        if self.registry.config.default_temperature is not None:
+            options = self._defaults(options)
+        call = Call(template(messages, tools, options, stream=False), streaming=False)
         async for _ in self._run(model, call):  # a plain call yields no events; it only records
             pass
         assert call.response is not None
@@ -223,7 +225,8 @@ class Router:
                     candidates = recovery.next
             if call.response is None:
                 raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
-            call.trace.answered(call.response)
+            if call.trace.recording:
+                call.trace.answered(call.response)
 
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
@@ -306,9 +309,10 @@ class Router:
                         yield note
                     return
                 request = request.model_copy(update={"messages": stand_in})
-            request, lowered = ctx.fit_reply(request, cand, state)
-            if lowered and call.streaming:
-                yield status_event(f"{cand.model_id}: {lowered}")
+            if state.max_tokens:  # (without one there is nothing to lower)
+                request, lowered = ctx.fit_reply(request, cand, state)
+                if lowered and call.streaming:
+                    yield status_event(f"{cand.model_id}: {lowered}")
             client = self.registry.client(cand.provider, tries.key)
             # A success only closes a circuit when it was sent after the circuit opened.
             sent = policy.clock()
@@ -376,8 +380,8 @@ class Router:
                 for event in held or ():
                     yield event
                 await self.health.succeeded(circuit, sent, provider=cand.provider)
-                await _answers.answered(self, call, cand, tries, request, response, waited,
-                                    lambda more: _answers.send_more(self, cand, client, request, rules, more))
+                await _answers.answered(self, call, cand, route, tries, request, response, waited,
+                                        lambda more: _answers.send_more(self, cand, client, request, rules, more))
                 if call.streaming:
                     yield StreamEvent(type="done", response=call.response)
                 return

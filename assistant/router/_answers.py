@@ -19,13 +19,14 @@ from .policies import RetryState
 
 if TYPE_CHECKING:
     from . import Router
+    from ._route import Route
 
 __all__ = ["answered", "attempt_cost", "send_more"]
 
 
 async def answered(
-    router: Router, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse,
-    waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
+    router: Router, call: Call, cand: Candidate, route: Route, tries: Tries, request: ChatRequest,
+    response: ChatResponse, waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
 ) -> None:
     """Record the answer (continued first when the model's own output limit cut it mid-answer);
     in a race only the first answer counts."""
@@ -48,7 +49,7 @@ async def answered(
             hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
             return
     usage = response.usage
-    cost = attempt_cost(router, cand, usage)
+    cost = usage.cost if usage.cost is not None else attempt_cost(router, cand, usage, route)
     if cost is not None and usage.cost is None:
         response.usage = usage = trusted(Usage, {**usage.__dict__, "cost": cost})
     attempt = trusted(Attempt, {
@@ -58,16 +59,19 @@ async def answered(
         "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
     })
     call.attempts.append(attempt)
-    telemetry.attempt(call.trace, attempt)
-    response.attempts = list(call.attempts)
+    if call.trace.recording:
+        telemetry.attempt(call.trace, attempt)
+    # What pydantic's __setattr__ does for a plain field, without its two Python-level calls.
+    response.__dict__["attempts"] = list(call.attempts)
+    response.__pydantic_fields_set__.add("attempts")
     call.response = response
 
 
-def attempt_cost(router: Router, cand: Candidate, usage: Usage) -> float | None:
+def attempt_cost(router: Router, cand: Candidate, usage: Usage, route: Route | None = None) -> float | None:
     """USD for this answer: the provider's own figure, nothing for a local server, else catalog prices."""
     if usage.cost is not None:
         return usage.cost
-    route = router._routes.of(cand)
+    route = route or router._routes.of(cand)
     if route.local:
         return 0.0
     if router._call_cost is None:

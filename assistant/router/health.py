@@ -250,7 +250,18 @@ class HealthStore:
         keep_after = now - breaker.window_s
         bucket = breaker.bucket(now)
         if not closes and not disabled:
-            self._count_success(entry if entry is not None else circuit_of(doc, key), key, bucket, keep_after)
+            # An everyday success: counted in memory now, written behind with the others of this flush.
+            count_call(entry if entry is not None else circuit_of(doc, key), bucket, False, keep_after)
+            with self._ops_lock:
+                tally = self._successes
+                opened = tally is None
+                if tally is None:
+                    tally = self._successes = Successes()
+                    self._seq += 1
+                    self._unsaved.append((self._seq, tally))
+                tally.add(key, bucket, keep_after)
+            if opened:
+                self._schedule_flush()
             return
 
         def op(doc: HealthDoc) -> None:
@@ -265,20 +276,6 @@ class HealthStore:
         self._change(op)
         if closes or disabled:
             await self.flush()
-
-    def _count_success(self, circuit: Circuit, key: str, bucket: float, keep_after: float) -> None:
-        """An everyday success: counted in memory now, written behind with the others of this flush."""
-        count_call(circuit, bucket, False, keep_after)
-        with self._ops_lock:
-            tally = self._successes
-            opened = tally is None
-            if tally is None:
-                tally = self._successes = Successes()
-                self._seq += 1
-                self._unsaved.append((self._seq, tally))
-            tally.add(key, bucket, keep_after)
-        if opened:
-            self._schedule_flush()
 
     def release(self, key: str, sent_at: float | None = None) -> None:
         """A call on circuit ``key`` ended without a verdict (a failure that does not count)."""
