@@ -199,22 +199,33 @@ def plan(
     registry: LLMRegistry,
     free_models: Any,
     catalog: Any,
-    memo: dict[str, tuple[int, Any, Candidate]] | None = None,
+    memo: dict[Any, tuple[Any, ...]] | None = None,
 ) -> list[Candidate]:
     """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain).
-    ``memo`` (the caller's, one per registry) keeps the candidate of an explicit id while the registry
-    and the catalog's answer for it stay the same."""
+    ``memo`` (the caller's, one per registry) keeps the candidates of explicit ids while the registry
+    and the catalog's answers for them stay the same (``registry.generation``, ``catalog.version``)."""
     if isinstance(model, str) and model.strip().lower() == "auto":
         entries = _auto_chain(free_models, needs_tools, registry)
         return [_candidate(e, registry, catalog) for e in entries]
     ids = [model] if isinstance(model, str) else list(model)
     if memo is None:
         return [_candidate(i, registry, catalog) for i in ids]
-    return [_remembered(i, registry, catalog, memo) for i in ids]
+    if not isinstance(getattr(type(catalog), "version", None), property):
+        return [_remembered(i, registry, catalog, memo) for i in ids]
+    key = tuple(ids)
+    hit = memo.get(key)
+    if hit is not None and hit[0] == registry.generation and hit[1] == catalog.version:
+        return list(hit[2])
+    found = [_candidate(i, registry, catalog) for i in ids]
+    if len(memo) >= 1024:
+        memo.clear()
+    # The version after planning: the first answers may have loaded the catalog's snapshot.
+    memo[key] = (registry.generation, catalog.version, found)
+    return list(found)
 
 
-def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any,
-                memo: dict[str, tuple[int, Any, Candidate]]) -> Candidate:
+def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any, memo: dict[Any, tuple[Any, ...]]) -> Candidate:
+    # A catalog without ``version`` (a test double): the candidate is kept while its entry is the same object.
     hit = memo.get(raw_id)
     get = getattr(catalog, "get", None)
     if hit is not None and hit[0] == registry.generation and (get(hit[2].model_id) if get is not None else None) is hit[1]:
