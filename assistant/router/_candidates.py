@@ -11,7 +11,7 @@ with what is known about each (window, tool support) from the free-model entry o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -61,33 +61,42 @@ class Candidate:
     free_entry: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RunState:
     """What one router call has learned so far (shared by every candidate it tries)."""
 
     messages: list[Message]
     tools: list[ToolSpec]
     max_tokens: int | None
-    estimate: int | None = None
-    bound: int | None = None
+    estimate: int | None
+    bound: int | None
     # After a context overflow only windows of at least this size are worth a try.
-    min_window: int = 0
-    overflowed: list[Candidate] = field(default_factory=list)
+    min_window: int
+    overflowed: list[Candidate]
     # Skipped because the prompt would not fit: what a compacted history could still use.
-    too_small: list[Candidate] = field(default_factory=list)
-    no_tools: set[str] = field(default_factory=set)
-    learned: dict[str, int] = field(default_factory=dict)
+    too_small: list[Candidate]
+    no_tools: set[str]
+    learned: dict[str, int]
     # model name (the part after the provider) -> real / estimated prompt tokens, from a server's
     # /tokenize or the size an overflow error stated; a model's tokenizer is the same on every server.
-    ratios: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float]
     # Where ratios learned in earlier calls live (``ModelCatalog.token_ratio``), when the router has one.
-    catalog: Any = None
+    catalog: Any
     # What the call changed on the way (a lowered max_tokens), for the answer's attempt.
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
     # Model ids whose server was asked for the prompt's exact size in this call.
-    measured: set[str] = field(default_factory=set)
+    measured: set[str]
     # Some message carries an image or a document (None: not looked yet).
-    attached: bool | None = None
+    attached: bool | None
+
+    def __init__(self, messages: list[Message], tools: list[ToolSpec], max_tokens: int | None, catalog: Any = None) -> None:
+        # One router call makes one of these: plain assignments, not a dataclass __init__ of defaults.
+        self.messages, self.tools, self.max_tokens, self.catalog = messages, tools, max_tokens, catalog
+        self.estimate = self.bound = self.attached = None
+        self.min_window = 0
+        self.overflowed, self.too_small, self.notes = [], [], []
+        self.no_tools, self.measured = set(), set()
+        self.learned, self.ratios = {}, {}
 
     @property
     def attachments(self) -> bool:
