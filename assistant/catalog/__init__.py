@@ -134,6 +134,7 @@ class ModelCatalog:
         self._probed: dict[str, float] = {}  # model_id -> time its server's own answer goes stale
         self._ratios: dict[str, float] = {}  # model name -> real / estimated prompt tokens
         self._merged: dict[str, Any] = {}  # key -> _merge's answer, until a layer changes
+        self._version = 0  # counts layer changes (``version``)
         # provider -> time its listing goes stale (a success lasts ttl, a failure retry_after_failure).
         self._fresh: TLRUCache[str, float] = TLRUCache(maxsize=4096, ttu=lambda _k, until, _now: until, timer=clock)
         self._task: asyncio.Task[None] | None = None
@@ -157,10 +158,31 @@ class ModelCatalog:
         key = _canonical_key(model_id)
         if key is None:
             return None
-        self._load_snapshot()
-        self.ensure_fresh()
-        merged = self._merge(key)
+        if not self._snapshot_loaded or self._shared is not None:
+            self._load_snapshot()
+        if self.registry is not None and self._clock() >= self._next_check:
+            self.ensure_fresh()  # (before the next check is due it could only return the running refresh)
+        found = self._merged.get(key, _MISSING)
+        merged = self._merge(key) if found is _MISSING else found
         return merged[0] if merged else None
+
+    @property
+    def version(self) -> int:
+        """Counts changes to what ``get`` answers (a listing refreshed, a window learned here or by another
+        host), so a caller may keep what it worked out from those answers while this stays the same. Like
+        ``get``, it picks up another host's news and schedules a due refresh.
+
+            if catalog.version != seen: ...   # ask get() again
+        """
+        if self._shared is not None and self._shared.version != self._shared_seen:
+            self._take_shared(self._shared)
+        if self.registry is not None and self._clock() >= self._next_check:
+            self.ensure_fresh()
+        return self._version
+
+    def _changed(self) -> None:
+        self._merged.clear()
+        self._version += 1
 
     def sources(self, model_id: str) -> dict[str, str]:
         """Where each known fact of ``model_id`` came from: ``{"context_window": "seed: ...", ...}``."""
@@ -214,7 +236,7 @@ class ModelCatalog:
         self._load_snapshot()
         known = self._learned.get(key)
         window = self._learned[key] = LearnedWindow(context_window, source, self._clock())
-        self._merged.clear()
+        self._changed()
         if known is None or (known.window, known.source) != (context_window, source):
             self._save_soon()
             if self._shared is not None and shareable(key):
@@ -353,7 +375,7 @@ class ModelCatalog:
             else:
                 self._live[provider] = result
                 self._fetched_at[provider] = now
-                self._merged.clear()
+                self._changed()
                 self.errors.pop(provider, None)
                 self._fresh[provider] = now + self._ttl
         await run_blocking(self._save_snapshot)
@@ -395,13 +417,13 @@ class ModelCatalog:
             if provider not in self._live:
                 self._live[provider] = models
                 self._fetched_at[provider] = fetched_at
-                self._merged.clear()
+                self._changed()
                 self._fresh[provider] = fetched_at + self._ttl
         for key, window in learned.items():
             known = self._learned.get(key)
             if known is None or known.at < window.at:
                 self._learned[key] = window
-                self._merged.clear()
+                self._changed()
 
     def _take_shared(self, store: WindowStore) -> None:
         self._shared_seen = store.version
@@ -409,7 +431,7 @@ class ModelCatalog:
             known = self._learned.get(key)
             if known is None or known.at < window.at:
                 self._learned[key] = window
-                self._merged.clear()
+                self._changed()
 
     def _save_snapshot(self) -> None:
         try:

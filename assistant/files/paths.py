@@ -11,8 +11,45 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path"]
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "env_value", "env_state"]
+
+
+def env_value(name: str) -> str | None:
+    """``os.environ.get(name)``, without the KeyError that ``os.environ`` raises and catches inside for
+    an unset name (several times a set one's cost).
+
+        env_value("ASSISTANT_CONFIG")   # None when unset
+    """
+    env = os.environ
+    raw = getattr(env, "_data", None)  # CPython's os._Environ: the encoded variables
+    if raw is not None and env.encodekey(name) not in raw:  # type: ignore[attr-defined]
+        return None
+    return env.get(name)
+
+
+_encoded: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+
+def env_state(names: tuple[str, ...]) -> tuple[Any, ...]:
+    """What the variables ``names`` hold, to compare with an earlier answer: equal tuples mean none was
+    set, changed or unset in between. The items may be the environment's encoded bytes (compare them,
+    don't read them). The router asks this on every call, so that a variable changed between two calls
+    is seen by the second, at the cost of a few dict lookups.
+
+        before = env_state(("ASSISTANT_CONFIG",)); ...; changed = env_state(("ASSISTANT_CONFIG",)) != before
+    """
+    env = os.environ
+    raw = getattr(env, "_data", None)
+    if raw is None:
+        return tuple(map(env.get, names))
+    keys = _encoded.get(names)
+    if keys is None:
+        if len(_encoded) > 256:
+            _encoded.clear()
+        keys = _encoded[names] = tuple(map(env.encodekey, names))  # type: ignore[attr-defined]
+    return tuple(map(raw.get, keys))
 
 
 def _platform_dir(kind: str) -> Path:
@@ -33,7 +70,7 @@ def _platform_dir(kind: str) -> Path:
 
 def home_dir() -> Path | None:
     """``ASSISTANT_HOME`` when set (everything goes under it), else None."""
-    value = os.environ.get("ASSISTANT_HOME")
+    value = env_value("ASSISTANT_HOME")
     return Path(value).expanduser() if value else None
 
 
@@ -44,9 +81,8 @@ _dirs: dict[tuple[str | None, ...], Path] = {}
 
 
 def _dir(kind: str) -> Path:
-    env = os.environ
-    home_value = env.get("ASSISTANT_HOME")
-    key = (kind, home_value) if home_value else (kind, env.get(f"XDG_{kind.upper()}_HOME"), *map(env.get, _PLATFORM_ENV))
+    home_value = env_value("ASSISTANT_HOME")
+    key = (kind, home_value) if home_value else (kind, env_value(f"XDG_{kind.upper()}_HOME"), *map(env_value, _PLATFORM_ENV))
     path = _dirs.get(key)
     if path is None:
         home = home_dir()
@@ -77,14 +113,16 @@ def cache_dir() -> Path:
 
 def config_path() -> Path:
     """``ASSISTANT_CONFIG`` or ``config.toml`` in the config dir (the file need not exist)."""
-    value = os.environ.get("ASSISTANT_CONFIG")
-    if value:
-        return Path(value).expanduser()
-    base = config_dir()
-    found = _config_files.get(base)
+    key = env_state(_CONFIG_ENV)
+    found = _config_files.get(key)
     if found is None:
-        found = _config_files[base] = base / "config.toml"
+        value = env_value("ASSISTANT_CONFIG")
+        if len(_config_files) > 64:
+            _config_files.clear()
+        found = _config_files[key] = Path(value).expanduser() if value else config_dir() / "config.toml"
     return found
 
 
-_config_files: dict[Path, Path] = {}
+# Every variable config_path depends on (_dir's for the config dir), and its answer for their values.
+_CONFIG_ENV = ("ASSISTANT_CONFIG", "ASSISTANT_HOME", "XDG_CONFIG_HOME", *_PLATFORM_ENV)
+_config_files: dict[tuple[Any, ...], Path] = {}

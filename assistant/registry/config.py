@@ -146,12 +146,16 @@ def load_config(path: Path) -> ConfigFile:
 
         cfg = load_config(config_path()); cfg.reliability.fallback_providers
     """
+    cached = _cache.get(path)
+    # Most machines have no config file: asked on every router call, so no FileNotFoundError each time.
+    if cached is None and not os.access(path, os.F_OK):
+        return _empty()
     try:
         stat = os.stat(path)
     except FileNotFoundError:
+        _cache.pop(path, None)
         return _empty()
     signature = (stat.st_mtime_ns, stat.st_size)
-    cached = _cache.get(path)
     if cached is not None and cached[0] == signature:
         return cached[1]
     try:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # bound at run time by _bind()
@@ -48,7 +47,8 @@ if TYPE_CHECKING:  # bound at run time by _bind()
     from ._hops import Partial, aclose, describe, is_empty, status_event, summary
     from ._media import MediaHelper
     from ._roles import Expansions, policy_from_config
-    from .health import HealthStore, circuit_key
+    from ._route import Routes
+    from .health import HealthStore
     from .policies import RouterPolicy
     from .ratelimit import RateLimiter, limit_rules
     from .shared import open_state
@@ -69,7 +69,7 @@ def _bind() -> None:
     global _bound, asyncio, telemetry, AllModelsFailedError, LLMError, TransientError, UsageError, StreamEvent
     global LLMRegistry, ctx, _answers, _failures, _prompt_mode, _schedule, Call, Tries, build_request, hop, template
     global EMPTY, plan, screen, Partial, aclose, describe, is_empty, status_event, summary, MediaHelper, Expansions
-    global policy_from_config, circuit_key, RateLimiter, limit_rules, open_state
+    global policy_from_config, Routes, RateLimiter, limit_rules, open_state
     import asyncio
 
     from .. import telemetry
@@ -84,7 +84,7 @@ def _bind() -> None:
     from ._hops import Partial, aclose, describe, is_empty, status_event, summary
     from ._media import MediaHelper
     from ._roles import Expansions, policy_from_config
-    from .health import circuit_key
+    from ._route import Routes
     from .ratelimit import RateLimiter, limit_rules
     from .shared import open_state
     _bound = True
@@ -138,7 +138,7 @@ class Router:
         self._prices: Any = None
         self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
-        self._circuits: dict[str, str] = {}
+        self._routes = Routes(self.registry)
         self._expand = Expansions(self.registry)
         self._planned: dict[str, Any] = {}
 
@@ -194,7 +194,9 @@ class Router:
 
             resp = await router.chat("auto", [Message.user("2+2?")], max_tokens=50)
         """
-        call = Call(template(messages, tools, self._defaults(options), stream=False), streaming=False)
+        if self.registry.config.default_temperature is not None:
+            options = self._defaults(options)
+        call = Call(template(messages, tools, options, stream=False), streaming=False)
         async for _ in self._run(model, call):  # a plain call yields no events; it only records
             pass
         assert call.response is not None
@@ -237,55 +239,54 @@ class Router:
 
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         with telemetry.chat_span(model, call.request) as call.trace:
-            async with aclosing(self._run_candidates(model, call)) as events:
-                async for event in events:
-                    yield event
-            call.trace.answered(call.response)
-
-    async def _run_candidates(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
-        await self.health.refresh()
-        model, then_auto = self._expand(model)
-        needs_tools = bool(call.request.tools)
-        free = self.free_models if model == "auto" or then_auto else None
-        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog,
-                          memo=self._planned)
-        if then_auto and model != "auto":
-            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=self.catalog)
-        call.state.catalog = self.catalog
-        recovery = ctx.Recovery(self, call)
-        while candidates:
-            ahead = list(candidates)
-            while ahead:
-                cand = ahead.pop(0)
-                partner = _schedule.partner_for(self, cand, ahead, call)
-                if partner is not None:
-                    ahead.remove(partner)
-                    await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
-                else:
-                    async for event in self._candidate(cand, call, ahead):
+            await self.health.refresh()
+            model, then_auto = self._expand(model)
+            needs_tools = bool(call.request.tools)
+            free = self.free_models if model == "auto" or then_auto else None
+            candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free,
+                              catalog=self.catalog, memo=self._planned)
+            if then_auto and model != "auto":
+                candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free,
+                                   catalog=self.catalog)
+            call.state.catalog = self.catalog
+            recovery = None
+            while candidates and call.response is None:
+                ahead = list(candidates)
+                while ahead and call.response is None:
+                    cand = ahead.pop(0)
+                    partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
+                    if partner is not None:
+                        ahead.remove(partner)
+                        await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
+                    else:
+                        async for event in self._candidate(cand, call, ahead):
+                            yield event
+                if call.response is None:
+                    async for event in _schedule.waiting_room(self, call):
                         yield event
-                if call.response is not None:
-                    return
-            async for event in _schedule.waiting_room(self, call):
-                yield event
-            if call.response is not None:
-                return
-            async for event in recovery.after(candidates):
-                yield event
-            candidates = recovery.next
-        raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+                if call.response is None:
+                    recovery = recovery or ctx.Recovery(self, call)
+                    async for event in recovery.after(candidates):
+                        yield event
+                    candidates = recovery.next
+            if call.response is None:
+                raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+            if call.trace.recording:
+                call.trace.answered(call.response)
 
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
         race: list[tuple[str, LLMError, float]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         policy, state = self.policy, call.state
-        circuit = self._circuit(cand.provider)
+        route = self._routes.of(cand)
+        circuit = route.circuit
         if self.health.doc.providers:
             await _failures.forget_stale_disable(self, cand.provider)
-        await ctx.know_window(self.registry, self.catalog, cand, state)
         ollama = None
-        if self.registry.spec(cand.provider).family == "ollama":
+        if route.local:
+            await ctx.know_window(self.registry, self.catalog, cand, state)
+        if route.ollama:
             if cand.free_entry and ctx.unpulled(cand, self.catalog):
                 detail = f"skipped: not pulled on this server; run `ollama pull {cand.model}`"
                 note = hop(call, cand, "not_found", None, 0.0, detail)
@@ -296,7 +297,8 @@ class Router:
             ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
             if ollama.record and ollama.num_ctx:
                 await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx, source="the num_ctx sent to Ollama")
-        skipped = self._screen(cand, state, probe=True, resting=not last_resort)
+        skipped = screen(cand, state, route=route, health=self.health, allow_prompt_tools=policy.allow_prompt_tools,
+                         now=policy.clock(), probe=True, resting=not last_resort)
         if skipped is not None:
             if skipped[0] == "context_overflow" and state.window(cand):
                 state.too_small.append(cand)
@@ -306,12 +308,11 @@ class Router:
             if call.streaming:
                 yield note
             return
-        settings = self.registry.settings(cand.provider)
-        spec = settings.spec
-        keys = self.registry.keys(cand.provider)
+        spec = route.spec
         tries = call.tries.get(cand.model_id)
         if tries is None:
             native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
+            keys = list(route.keys)
             tries = call.tries[cand.model_id] = Tries(
                 keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
                 prompt_mode=bool(state.tools) and not native)
@@ -321,8 +322,7 @@ class Router:
                 # entry the free-models list marks as tool-capable is not warned about.
                 yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
                                    "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
-        rules = limit_rules(cand.provider, cand.model, local=spec.local, rpm=settings.rpm, rpd=settings.rpd,
-                            free_suffix=spec.free_suffix, credits=settings.credits)
+        rules = route.rules
         while True:
             waited = 0.0
             if rules:
@@ -338,13 +338,13 @@ class Router:
                         yield status_event(f"{cand.model_id}: waiting {wait:.1f}s for the client-side request limit")
                     await policy.sleep(wait)
                     waited += wait
-            if spec.jitter[1] > 0:
+            if route.jitter:
                 # OpenRouter asks clients to spread requests; 100-400 ms before each one.
                 pause = policy.random.uniform(*spec.jitter)
                 await policy.sleep(pause)
                 waited += pause
             request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None, local=spec.local)
-            unreadable = self.media.unreadable(cand.model_id, request.messages)
+            unreadable = self.media.unreadable(cand.model_id, request.messages) if state.attachments else None
             if unreadable:
                 try:
                     stand_in = await self.media.replace(request.messages, unreadable, self._describe)
@@ -355,13 +355,14 @@ class Router:
                         yield note
                     return
                 request = request.model_copy(update={"messages": stand_in})
-            request, lowered = ctx.fit_reply(request, cand, state)
-            if lowered and call.streaming:
-                yield status_event(f"{cand.model_id}: {lowered}")
+            if state.max_tokens:  # (without one there is nothing to lower)
+                request, lowered = ctx.fit_reply(request, cand, state)
+                if lowered and call.streaming:
+                    yield status_event(f"{cand.model_id}: {lowered}")
             client = self.registry.client(cand.provider, tries.key)
             # A success only closes a circuit when it was sent after the circuit opened.
             sent = policy.clock()
-            partial = Partial()
+            partial = Partial() if call.streaming else None
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
             held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
             try:
@@ -375,7 +376,7 @@ class Router:
                             elif held is not None:
                                 held.append(event)
                             else:
-                                partial.add(event)
+                                partial.add(event)  # type: ignore[union-attr]
                                 yield event
                     finally:
                         await aclose(events)
@@ -385,7 +386,7 @@ class Router:
                     response = await client.chat(request)
                     if tries.prompt_mode:
                         response = _prompt_mode.parse_reply(response, state.tools)
-                if not partial.started and is_empty(response):
+                if (partial is None or not partial.started) and is_empty(response):
                     # A content problem, not the endpoint failing: the breaker does not count it.
                     raise TransientError("empty completion", provider=cand.provider, model=cand.model, code=EMPTY)
                 if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
@@ -408,7 +409,7 @@ class Router:
                 if (policy.race_after_failed_answer and not call.streaming and (err.status is None or err.status < 300)
                         and policy.clock() - sent >= policy.race_after_s):
                     call.racing = True
-                if partial.started:
+                if partial is not None and partial.started:
                     hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
                     raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
                 action = _failures.judge(self, err, cand, tries, request, has_next=_schedule.can_serve(self, rest, call),
@@ -425,8 +426,8 @@ class Router:
                 for event in held or ():
                     yield event
                 await self.health.succeeded(circuit, sent, provider=cand.provider)
-                await _answers.answered(self, call, cand, tries, request, response, waited,
-                                    lambda more: _answers.send_more(self, cand, client, request, rules, more))
+                await _answers.answered(self, call, cand, route, tries, request, response, waited,
+                                        lambda more: _answers.send_more(self, cand, client, request, rules, more))
                 if call.streaming:
                     yield StreamEvent(type="done", response=call.response)
                 return
@@ -445,21 +446,13 @@ class Router:
     # --- pieces -----------------------------------------------------------------------------------
 
     def _screen(self, cand: Candidate, state: RunState, *, probe: bool, resting: bool = True) -> tuple[str, str] | None:
-        return screen(cand, state, registry=self.registry, health=self.health,
+        return screen(cand, state, route=self._routes.of(cand), health=self.health,
                       allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe,
-                      circuit=self._circuit(cand.provider), resting=resting)
+                      resting=resting)
 
     def _circuit(self, provider: str) -> str:
         """The breaker key of ``provider``'s endpoint: two servers behind one name are two circuits."""
-        found = self._circuits.get(provider)
-        if found is None:
-            settings = self.registry.settings(provider)
-            try:
-                url: str | None = settings.spec.resolve_base_url(settings.base_url)
-            except UsageError:
-                url = None
-            found = self._circuits[provider] = circuit_key(provider, url)
-        return found
+        return self._routes.circuit(provider)
 
     def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
         events = client.stream(request)

@@ -19,60 +19,66 @@ from .policies import RetryState
 
 if TYPE_CHECKING:
     from . import Router
+    from ._route import Route
 
 __all__ = ["answered", "attempt_cost", "send_more"]
 
 
 async def answered(
-    router: Router, call: Call, cand: Candidate, tries: Tries, request: ChatRequest, response: ChatResponse,
-    waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
+    router: Router, call: Call, cand: Candidate, route: Route, tries: Tries, request: ChatRequest,
+    response: ChatResponse, waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
 ) -> None:
     """Record the answer (continued first when the model's own output limit cut it mid-answer);
     in a race only the first answer counts."""
     if call.response is not None:
         hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
         return
-    notes = ["tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""]
-    notes += call.state.notes
-    policy = router.policy
+    state, policy = call.state, router.policy
+    notes = ["tools described in the prompt"] if tries.prompt_mode else ["without tool_choice"] if tries.drop_choice else []
+    notes += state.notes
     # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
     # text is already out.
-    cut = response.finish_reason == "length" and call.request.max_tokens is None
-    if cut and not call.streaming and policy.continue_on_length:
-        budget = ctx.continuation_budget(cand, call.state, response)
+    if (response.finish_reason == "length" and call.request.max_tokens is None and not call.streaming
+            and policy.continue_on_length):
+        budget = ctx.continuation_budget(cand, state, response)
         response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
                                                 budget=budget, model_id=cand.model_id)
-        notes.append(note)
-    if call.response is not None:
-        hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
-        return
+        if note:
+            notes.append(note)
+        if call.response is not None:
+            hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
+            return
     usage = response.usage
-    cost = attempt_cost(router, cand, usage)
+    cost = usage.cost if usage.cost is not None else attempt_cost(router, cand, usage, route)
     if cost is not None and usage.cost is None:
-        response.usage = usage = usage.model_copy(update={"cost": cost})
-    call.attempts.append(trusted(Attempt, {
+        response.usage = usage = trusted(Usage, {**usage.__dict__, "cost": cost})
+    attempt = trusted(Attempt, {
         "provider": cand.provider, "model": cand.model, "kind": None, "status": None, "wait_s": round(waited, 3),
-        "detail": "; ".join(n for n in notes if n), "input_tokens": usage.input_tokens,
+        "detail": "; ".join(notes), "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
         "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
-    }))
-    telemetry.attempt(call.trace, call.attempts[-1])
-    response.attempts = list(call.attempts)
+    })
+    call.attempts.append(attempt)
+    if call.trace.recording:
+        telemetry.attempt(call.trace, attempt)
+    # What pydantic's __setattr__ does for a plain field, without its two Python-level calls.
+    response.__dict__["attempts"] = list(call.attempts)
+    response.__pydantic_fields_set__.add("attempts")
     call.response = response
 
 
-def attempt_cost(router: Router, cand: Candidate, usage: Usage) -> float | None:
+def attempt_cost(router: Router, cand: Candidate, usage: Usage, route: Route | None = None) -> float | None:
     """USD for this answer: the provider's own figure, nothing for a local server, else catalog prices."""
     if usage.cost is not None:
         return usage.cost
-    spec = router.registry.spec(cand.provider)
-    if spec.local:
+    route = route or router._routes.of(cand)
+    if route.local:
         return 0.0
     if router._call_cost is None:
         from ..catalog.pricing import call_cost
 
         router._call_cost = call_cost
-    return router._call_cost(router._facts().get(cand.model_id), usage, family=spec.family)
+    return router._call_cost(router._facts().get(cand.model_id), usage, family=route.spec.family)
 
 
 async def send_more(

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,46 +25,52 @@ OPTIONS = frozenset({"tool_choice", "max_tokens", "temperature", "reasoning", "r
 _MESSAGE, _TOOL_SPEC = {Message}, {ToolSpec}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Call:
     """One router call: the request (the first candidate fills in its model), what was learned, every hop."""
 
     request: ChatRequest
     streaming: bool
-    state: RunState = field(init=False)
-    attempts: list[Attempt] = field(default_factory=list)
-    response: ChatResponse | None = None
-    trace: Any = None  # the call's telemetry span: each hop becomes a span below it
+    state: RunState
+    attempts: list[Attempt]
+    response: ChatResponse | None
+    trace: Any  # the call's telemetry span: each hop becomes a span below it
     # Candidates left only because they rest (a cooldown, an open circuit): the call's last resort.
-    resting: list[Candidate] = field(default_factory=list)
+    resting: list[Candidate]
     # Candidates left after a transient failure while others could serve: retried after them.
-    later: list[Candidate] = field(default_factory=list)
+    later: list[Candidate]
     # How each candidate is being tried, kept across the rounds of the call.
-    tries: dict[str, Tries] = field(default_factory=dict)
+    tries: dict[str, Tries]
     # A failure already cost a whole answer: the next candidates are raced two at a time.
-    racing: bool = False
+    racing: bool
 
-    def __post_init__(self) -> None:
-        self.state = RunState(self.request.messages, self.request.tools, self.request.max_tokens)
+    def __init__(self, request: ChatRequest, streaming: bool) -> None:
+        self.request, self.streaming = request, streaming
+        self.state = RunState(request.messages, request.tools, request.max_tokens)
+        self.attempts, self.response, self.trace = [], None, None
+        self.resting, self.later, self.tries, self.racing = [], [], {}, False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Tries:
     """How one candidate is being tried: its keys, failure counts, and what earlier failures switched."""
 
     keys: list[str]
     key_i: int
-    prompt_mode: bool = False
-    drop_choice: bool = False
-    tries: int = 0
-    rate_tries: int = 0
-    first_failure: float | None = None
+    prompt_mode: bool
+    drop_choice: bool
+    tries: int
+    rate_tries: int
+    first_failure: float | None
     # When a candidate left for later may be sent to again (its backoff after a transient failure).
-    ready_at: float = 0.0
-    fresh_keys: int = field(init=False)
+    ready_at: float
+    fresh_keys: int
 
-    def __post_init__(self) -> None:
-        self.fresh_keys = max(len(self.keys) - 1, 0)
+    def __init__(self, keys: list[str], key_i: int, *, prompt_mode: bool = False) -> None:
+        self.keys, self.key_i, self.prompt_mode, self.drop_choice = keys, key_i, prompt_mode, False
+        self.tries = self.rate_tries = 0
+        self.first_failure, self.ready_at = None, 0.0
+        self.fresh_keys = max(len(keys) - 1, 0)
 
     @property
     def key(self) -> str | None:
@@ -110,8 +116,9 @@ def build_request(call: Call, cand: Candidate, tries: Tries, num_ctx: int | None
     cap for a local server when the caller set none."""
     request = call.request
     if not request.model:
-        # The first candidate takes the template itself (no copy on the hot path).
-        request.model = cand.model
+        # The first candidate takes the template itself: no copy, and no trip through pydantic's
+        # __setattr__ (the template was made with every field set, so ``model`` is among them).
+        request.__dict__["model"] = cand.model
     cap = local and request.max_tokens is None
     if request.model == cand.model and not tries.prompt_mode and not tries.drop_choice and num_ctx is None and not cap:
         return request

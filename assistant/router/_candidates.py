@@ -11,14 +11,17 @@ with what is known about each (window, tool support) from the free-model entry o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..messages import Message, ToolSpec
 from ..registry import LLMRegistry, split_model_id
 from .health import HealthStore
+
+if TYPE_CHECKING:
+    from ._route import Route
 
 __all__ = ["Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
 
@@ -58,31 +61,49 @@ class Candidate:
     free_entry: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RunState:
     """What one router call has learned so far (shared by every candidate it tries)."""
 
     messages: list[Message]
     tools: list[ToolSpec]
     max_tokens: int | None
-    estimate: int | None = None
-    bound: int | None = None
+    estimate: int | None
+    bound: int | None
     # After a context overflow only windows of at least this size are worth a try.
-    min_window: int = 0
-    overflowed: list[Candidate] = field(default_factory=list)
+    min_window: int
+    overflowed: list[Candidate]
     # Skipped because the prompt would not fit: what a compacted history could still use.
-    too_small: list[Candidate] = field(default_factory=list)
-    no_tools: set[str] = field(default_factory=set)
-    learned: dict[str, int] = field(default_factory=dict)
+    too_small: list[Candidate]
+    no_tools: set[str]
+    learned: dict[str, int]
     # model name (the part after the provider) -> real / estimated prompt tokens, from a server's
     # /tokenize or the size an overflow error stated; a model's tokenizer is the same on every server.
-    ratios: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float]
     # Where ratios learned in earlier calls live (``ModelCatalog.token_ratio``), when the router has one.
-    catalog: Any = None
+    catalog: Any
     # What the call changed on the way (a lowered max_tokens), for the answer's attempt.
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
     # Model ids whose server was asked for the prompt's exact size in this call.
-    measured: set[str] = field(default_factory=set)
+    measured: set[str]
+    # Some message carries an image or a document (None: not looked yet).
+    attached: bool | None
+
+    def __init__(self, messages: list[Message], tools: list[ToolSpec], max_tokens: int | None, catalog: Any = None) -> None:
+        # One router call makes one of these: plain assignments, not a dataclass __init__ of defaults.
+        self.messages, self.tools, self.max_tokens, self.catalog = messages, tools, max_tokens, catalog
+        self.estimate = self.bound = self.attached = None
+        self.min_window = 0
+        self.overflowed, self.too_small, self.notes = [], [], []
+        self.no_tools, self.measured = set(), set()
+        self.learned, self.ratios = {}, {}
+
+    @property
+    def attachments(self) -> bool:
+        """True when some message of the prompt carries an attachment (looked at once per history)."""
+        if self.attached is None:
+            self.attached = any(m.attachments for m in self.messages)
+        return self.attached
 
     def raw_tokens(self, model_id: str) -> int:
         """The prompt's size by ``context.estimate_tokens`` (computed once per call)."""
@@ -129,7 +150,7 @@ class RunState:
 
     def reset_messages(self, messages: list[Message]) -> None:
         self.messages = list(messages)
-        self.estimate = self.bound = None
+        self.estimate = self.bound = self.attached = None
         self.min_window = 0
         self.overflowed = []
         self.too_small = []
@@ -187,22 +208,33 @@ def plan(
     registry: LLMRegistry,
     free_models: Any,
     catalog: Any,
-    memo: dict[str, tuple[int, Any, Candidate]] | None = None,
+    memo: dict[Any, tuple[Any, ...]] | None = None,
 ) -> list[Candidate]:
     """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain).
-    ``memo`` (the caller's, one per registry) keeps the candidate of an explicit id while the registry
-    and the catalog's answer for it stay the same."""
+    ``memo`` (the caller's, one per registry) keeps the candidates of explicit ids while the registry
+    and the catalog's answers for them stay the same (``registry.generation``, ``catalog.version``)."""
     if isinstance(model, str) and model.strip().lower() == "auto":
         entries = _auto_chain(free_models, needs_tools, registry)
         return [_candidate(e, registry, catalog) for e in entries]
     ids = [model] if isinstance(model, str) else list(model)
     if memo is None:
         return [_candidate(i, registry, catalog) for i in ids]
-    return [_remembered(i, registry, catalog, memo) for i in ids]
+    if not isinstance(getattr(type(catalog), "version", None), property):
+        return [_remembered(i, registry, catalog, memo) for i in ids]
+    key = tuple(ids)
+    hit = memo.get(key)
+    if hit is not None and hit[0] == registry.generation and hit[1] == catalog.version:
+        return list(hit[2])
+    found = [_candidate(i, registry, catalog) for i in ids]
+    if len(memo) >= 1024:
+        memo.clear()
+    # The version after planning: the first answers may have loaded the catalog's snapshot.
+    memo[key] = (registry.generation, catalog.version, found)
+    return list(found)
 
 
-def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any,
-                memo: dict[str, tuple[int, Any, Candidate]]) -> Candidate:
+def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any, memo: dict[Any, tuple[Any, ...]]) -> Candidate:
+    # A catalog without ``version`` (a test double): the candidate is kept while its entry is the same object.
     hit = memo.get(raw_id)
     get = getattr(catalog, "get", None)
     if hit is not None and hit[0] == registry.generation and (get(hit[2].model_id) if get is not None else None) is hit[1]:
@@ -263,38 +295,42 @@ def screen(
     cand: Candidate,
     state: RunState,
     *,
-    registry: LLMRegistry,
+    route: Route,
     health: HealthStore,
     allow_prompt_tools: bool,
     now: float,
     probe: bool = True,
-    circuit: str | None = None,
     resting: bool = True,
 ) -> tuple[str, str] | None:
     """Why ``cand`` is passed over now, as ``(error kind, detail)``; None when it may be tried.
-    Checked last, the circuit breaker (``circuit``, its key; the provider by default) reserves the
-    half-open probe for this caller (``probe``; without it a half-open circuit just counts as
-    usable). ``resting=False`` ignores cooldowns and open circuits (the last resort of a call)."""
-    if not registry.configured(cand.provider):
-        return "auth", f"no API key for {cand.provider}"
-    if registry.settings(cand.provider).disabled:
-        return "auth", f"{cand.provider} is disabled in the config file"
-    entry = health.doc.providers.get(cand.provider)
-    if entry is not None and entry.disabled is not None:
-        return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
-    if resting and health.doc.cooldowns:
+    ``route`` is what the registry says of it (``_route.Routes``). Checked last, the circuit breaker
+    (``route.circuit``) reserves the half-open probe for this caller (``probe``; without it a half-open
+    circuit just counts as usable). ``resting=False`` ignores cooldowns and open circuits (the last
+    resort of a call)."""
+    if route.unusable is not None:
+        return route.unusable
+    doc = health.doc
+    if doc.providers:
+        entry = doc.providers.get(cand.provider)
+        if entry is not None and entry.disabled is not None:
+            return entry.disabled.kind, f"{cand.provider} auto-disabled: {entry.disabled.detail}"
+    if resting and doc.cooldowns:
         for key in (cand.provider, cand.model_id):
             cooling = health.cooldown(key, now)
             if cooling is not None:
                 return "rate_limit", f"{key} cooling down for {cooling.until - now:.0f}s more ({cooling.detail})"
     if state.tools and (cand.model_id in state.no_tools or (cand.supports_tools is False and not allow_prompt_tools)):
         return "tools_unsupported", "model cannot call tools"
-    reason = _window_reason(cand, state)
-    if reason is not None:
-        return "context_overflow", reason
-    key = circuit or cand.provider
-    if resting and (not health.admit(key, now) if probe else health.breaker_state(key, now) == "open"):
-        return "transient", f"{cand.provider} circuit open after repeated failures"
+    if state.min_window or state.window(cand) is not None:
+        reason = _window_reason(cand, state)
+        if reason is not None:
+            return "context_overflow", reason
+    if resting and doc.circuits:
+        entry = doc.circuits.get(route.circuit)
+        # A circuit that never opened is closed: nothing to ask the breaker.
+        if entry is not None and entry.opened_at is not None and (
+                not health.admit(route.circuit, now) if probe else health.breaker_state(route.circuit, now) == "open"):
+            return "transient", f"{cand.provider} circuit open after repeated failures"
     return None
 
 

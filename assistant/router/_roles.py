@@ -8,11 +8,10 @@ separately, when no window holds the prompt.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..files.paths import config_path
+from ..files.paths import config_path, env_state
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
 from ..registry.config import ConfigFile, load_config
@@ -64,29 +63,26 @@ class Expansions:
 
     def __init__(self, registry: LLMRegistry) -> None:
         self.registry = registry
-        self._variables: dict[Any, tuple[str, ...]] = {}
-        self._memo: dict[Any, tuple[tuple[Any, ...], str | list[str], bool]] = {}
+        self._memo: dict[Any, tuple[tuple[str, ...], tuple[Any, ...], str | list[str], bool]] = {}
 
     def __call__(self, model: str | Sequence[str]) -> tuple[str | list[str], bool]:
         asked = model if isinstance(model, str) else tuple(model)
-        variables = self._variables.get(asked)
-        if variables is None:
-            roles = [m for m in ([asked] if isinstance(asked, str) else asked) if is_role(m)]
-            variables = tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}" for r in (*roles, *_FOLLOWERS))
-            if len(self._variables) >= _MEMO_SIZE:
-                self._variables.clear()
-            self._variables[asked] = variables
-        environ = os.environ
-        inputs = (self.registry.generation, load_config(config_path()), *[environ.get(v) for v in variables])
         hit = self._memo.get(asked)
-        if hit is not None and hit[0] == inputs:
-            ids, then_auto = hit[1], hit[2]
-        else:
-            ids, then_auto = expand_model(model, self.registry)
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[asked] = (inputs, ids, then_auto)
+        if hit is not None:
+            variables, inputs, ids, then_auto = hit
+            if inputs == self._inputs(variables):
+                return (ids if isinstance(ids, str) else list(ids)), then_auto
+        roles = [m for m in ([asked] if isinstance(asked, str) else asked) if is_role(m)]
+        variables = tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}" for r in (*roles, *_FOLLOWERS))
+        inputs = self._inputs(variables)
+        ids, then_auto = expand_model(model, self.registry)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[asked] = (variables, inputs, ids, then_auto)
         return (ids if isinstance(ids, str) else list(ids)), then_auto
+
+    def _inputs(self, variables: tuple[str, ...]) -> tuple[Any, ...]:
+        return self.registry.generation, load_config(config_path()), env_state(variables)
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:

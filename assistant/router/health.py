@@ -244,12 +244,24 @@ class HealthStore:
         doc = self.doc
         entry = doc.circuits.get(key)
         closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
-        disabled = provider is not None and (p := doc.providers.get(provider)) is not None and p.disabled is not None
+        disabled = (provider is not None and bool(doc.providers) and (p := doc.providers.get(provider)) is not None
+                    and p.disabled is not None)
         breaker = self.breaker
         keep_after = now - breaker.window_s
         bucket = breaker.bucket(now)
         if not closes and not disabled:
-            self._count_success(doc, key, bucket, keep_after)
+            # An everyday success: counted in memory now, written behind with the others of this flush.
+            count_call(entry if entry is not None else circuit_of(doc, key), bucket, False, keep_after)
+            with self._ops_lock:
+                tally = self._successes
+                opened = tally is None
+                if tally is None:
+                    tally = self._successes = Successes()
+                    self._seq += 1
+                    self._unsaved.append((self._seq, tally))
+                tally.add(key, bucket, keep_after)
+            if opened:
+                self._schedule_flush()
             return
 
         def op(doc: HealthDoc) -> None:
@@ -264,20 +276,6 @@ class HealthStore:
         self._change(op)
         if closes or disabled:
             await self.flush()
-
-    def _count_success(self, doc: HealthDoc, key: str, bucket: float, keep_after: float) -> None:
-        """An everyday success: counted in memory now, written behind with the others of this flush."""
-        count_call(circuit_of(doc, key), bucket, False, keep_after)
-        with self._ops_lock:
-            tally = self._successes
-            opened = tally is None
-            if tally is None:
-                tally = self._successes = Successes()
-                self._seq += 1
-                self._unsaved.append((self._seq, tally))
-            tally.add(key, bucket, keep_after)
-        if opened:
-            self._schedule_flush()
 
     def release(self, key: str, sent_at: float | None = None) -> None:
         """A call on circuit ``key`` ended without a verdict (a failure that does not count)."""

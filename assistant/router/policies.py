@@ -142,7 +142,7 @@ class Breaker:
 
     def bucket(self, now: float) -> float:
         """Start of the bucket a call ending at ``now`` is counted in."""
-        return now - now % self.bucket_s
+        return now - now % (self.window_s / self.buckets)
 
     def recent(self, buckets: Sequence[Sequence[float]], now: float) -> list[Sequence[float]]:
         """Buckets ``(start, calls, failed)`` still inside the window."""
