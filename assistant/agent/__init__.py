@@ -18,11 +18,12 @@ through the router. May import: messages, errors, toolcall_text, router (and wha
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
+
+from ..files.lazy import late_names
 
 if TYPE_CHECKING:  # bound at run time by _bind()
     import asyncio
@@ -73,12 +74,7 @@ def _bind() -> None:
     _bound = True
 
 
-def __getattr__(name: str) -> Any:
-    source = _LATE.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
-    return value
+__getattr__ = late_names(__name__, _LATE)
 
 
 class Agent:

@@ -28,12 +28,13 @@ below it.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..files.lazy import late_names
 
 if TYPE_CHECKING:  # bound at run time by _bind()
     import asyncio
@@ -91,12 +92,7 @@ def _bind() -> None:
     _bound = True
 
 
-def __getattr__(name: str) -> Any:
-    source = _LATE.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
-    return value
+__getattr__ = late_names(__name__, _LATE)
 
 
 class ChatSession:

@@ -20,13 +20,13 @@ files, providers, local, registry, catalog.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ..files.lazy import late_names
 from ..files.paths import config_dir, data_dir, state_dir
 
 if TYPE_CHECKING:  # bound at run time by _bind()
@@ -72,12 +72,7 @@ def _bind() -> None:
     _bound = True
 
 
-def __getattr__(name: str) -> Any:
-    source = _LATE.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
-    return value
+__getattr__ = late_names(__name__, _LATE)
 
 
 class _Registry(Protocol):

@@ -27,9 +27,10 @@ messages, errors, files, providers, local, registry, catalog, free_models, conte
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..files.lazy import late_names
 
 if TYPE_CHECKING:  # bound at run time by _bind()
     import asyncio
@@ -90,12 +91,7 @@ def _bind() -> None:
     _bound = True
 
 
-def __getattr__(name: str) -> Any:
-    source = _LATE.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(source, __name__), name)
-    return value
+__getattr__ = late_names(__name__, _LATE)
 
 
 class Router:
