@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "env_value", "env_state"]
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "config_stamp", "env_value", "env_state"]
 
 
 def env_value(name: str) -> str | None:
@@ -126,3 +126,31 @@ def config_path() -> Path:
 # Every variable config_path depends on (_dir's for the config dir), and its answer for their values.
 _CONFIG_ENV = ("ASSISTANT_CONFIG", "ASSISTANT_HOME", "XDG_CONFIG_HOME", *_PLATFORM_ENV)
 _config_files: dict[tuple[Any, ...], Path] = {}
+
+
+_config_strs: dict[tuple[Any, ...], str] = {}
+_config_seen: set[str] = set()  # config files last seen present
+
+
+def config_stamp() -> tuple[Any, ...]:
+    """Changes whenever ``config_path()`` names another file or that file is created, edited or removed:
+    what a caller that reads the config on every call compares before reading it again. One ``access``
+    (no file, the usual case) or ``stat`` and a few dict lookups.
+
+        if config_stamp() != seen: config = load_config(config_path())
+    """
+    key = env_state(_CONFIG_ENV)
+    path = _config_strs.get(key)
+    if path is None:
+        if len(_config_strs) > 64:
+            _config_strs.clear()
+        path = _config_strs[key] = str(config_path())
+    if path not in _config_seen and not os.access(path, os.F_OK):
+        return key, None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _config_seen.discard(path)
+        return key, None
+    _config_seen.add(path)
+    return key, st.st_mtime_ns, st.st_size, st.st_ino

@@ -422,8 +422,7 @@ class Router:
                 for event in held or ():
                     yield event
                 await self.health.succeeded(circuit, sent, provider=cand.provider)
-                await _answers.answered(self, call, cand, route, tries, request, response, waited,
-                                        lambda more: _answers.send_more(self, cand, client, request, rules, more))
+                await _answers.answered(self, call, cand, route, tries, request, response, waited, client)
                 if call.streaming:
                     yield StreamEvent(type="done", response=call.response)
                 return

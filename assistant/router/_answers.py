@@ -4,7 +4,6 @@ same model for the rest), priced, and recorded as the call's answering attempt (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
@@ -12,7 +11,7 @@ from ..errors import LLMError, RateLimitError, TransientError
 from ..messages import Attempt, ChatRequest, ChatResponse, Message, Usage, trusted
 from . import _fitting as ctx
 from ._call import Call, Tries, hop
-from ._candidates import Candidate
+from ._candidates import UNASKED, Candidate
 from ._failures import COUNTED, EMPTY
 from ._hops import is_empty
 from .policies import RetryState
@@ -26,7 +25,7 @@ __all__ = ["answered", "attempt_cost", "send_more"]
 
 async def answered(
     router: Router, call: Call, cand: Candidate, route: Route, tries: Tries, request: ChatRequest,
-    response: ChatResponse, waited: float, send: Callable[[list[Message]], Awaitable[ChatResponse]],
+    response: ChatResponse, waited: float, client: Any,
 ) -> None:
     """Record the answer (continued first when the model's own output limit cut it mid-answer);
     in a race only the first answer counts."""
@@ -41,6 +40,9 @@ async def answered(
     if (response.finish_reason == "length" and call.request.max_tokens is None and not call.streaming
             and policy.continue_on_length):
         budget = ctx.continuation_budget(cand, state, response)
+        async def send(more: list[Message]) -> ChatResponse:
+            return await send_more(router, cand, client, request, route.rules, more)
+
         response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
                                                 budget=budget, model_id=cand.model_id)
         if note:
@@ -78,7 +80,9 @@ def attempt_cost(router: Router, cand: Candidate, usage: Usage, route: Route | N
         from ..catalog.pricing import call_cost
 
         router._call_cost = call_cost
-    return router._call_cost(router._facts().get(cand.model_id), usage, family=route.spec.family)
+    # The catalog's answer at planning time when the candidate carries it (the same call, the same prices).
+    info = cand.info if cand.info is not UNASKED else router._facts().get(cand.model_id)
+    return router._call_cost(info, usage, family=route.spec.family)
 
 
 async def send_more(

@@ -79,8 +79,7 @@ class Tries:
 
 def template(messages: Sequence[Message], tools: Sequence[ToolSpec], options: dict[str, Any], *, stream: bool) -> ChatRequest:
     """The request every candidate gets (with its own model name); bad options are the caller's mistake."""
-    unknown = set(options) - OPTIONS
-    if unknown:
+    if options and (unknown := options.keys() - OPTIONS):
         raise UsageError(f"unknown router option(s) {sorted(unknown)}; use {', '.join(sorted(OPTIONS))}")
     if (set(map(type, messages)) == _MESSAGE and (not tools or set(map(type, tools)) == _TOOL_SPEC)
             and (not options or ("extra" not in options and all(v is None for v in options.values())))):

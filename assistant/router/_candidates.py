@@ -11,7 +11,7 @@ with what is known about each (window, tool support) from the free-model entry o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,8 +23,10 @@ from .health import HealthStore
 if TYPE_CHECKING:
     from ._route import Route
 
-__all__ = ["Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
+__all__ = ["UNASKED", "Candidate", "RunState", "plan", "screen", "reply_room", "DEFAULT_CHAIN", "LEARNED_SOURCE", "REPLY_SHARE"]
 
+# ``Candidate.info`` of a candidate whose catalog entry was not looked up.
+UNASKED: Any = object()
 # "auto" before the free-models store exists: the embedded local model.
 DEFAULT_CHAIN = ("llama/smollm2",)
 # How ``ModelCatalog.sources`` marks a window learned at run time ("learned from a context overflow error").
@@ -59,6 +61,8 @@ class Candidate:
     supports_tools: bool | None = None
     # From the free-models list (``"auto"``): passing it over costs nothing but a step down the chain.
     free_entry: bool = False
+    # The catalog's ``ModelInfo`` (or None) when the candidate was planned; ``UNASKED`` when not looked up.
+    info: Any = field(default=UNASKED, compare=False, repr=False)
 
 
 @dataclass(slots=True, init=False)
@@ -281,7 +285,8 @@ def _candidate(entry: Any, registry: LLMRegistry, catalog: Any) -> Candidate:
         if not window or (info.context_window and info.context_window != window and _learned(catalog, model_id)):
             window = info.context_window or window
         tools = tools if tools is not None else info.supports_tools
-    return Candidate(model_id, provider, model, window, tools, free_entry=not isinstance(entry, str))
+    return Candidate(model_id, provider, model, window, tools, free_entry=not isinstance(entry, str),
+                     info=info if get is not None else UNASKED)
 
 
 def _learned(catalog: Any, model_id: str) -> bool:

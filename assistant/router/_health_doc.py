@@ -113,7 +113,9 @@ class Successes:
         self.keep_after: dict[str, float] = {}
 
     def add(self, key: str, bucket: float, keep_after: float) -> None:
-        self.counts[key, bucket] = self.counts.get((key, bucket), 0) + 1
+        slot = key, bucket
+        counts = self.counts
+        counts[slot] = counts.get(slot, 0) + 1
         self.keep_after[key] = keep_after
 
     def __call__(self, doc: HealthDoc) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..files.paths import config_path, env_state
+from ..files.paths import config_stamp, env_state
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
-from ..registry.config import ConfigFile, load_config
+from ..registry.config import ConfigFile
 from .policies import Breaker, RouterPolicy, WaitExponentialJitter, stop_after_attempt
 
 __all__ = ["expand_model", "Expansions", "overflow_model", "policy_from_config"]
@@ -55,8 +55,8 @@ def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str
 
 class Expansions:
     """``expand_model`` for one registry, answered from memory while nothing it reads has changed: the
-    registry's providers and config (``registry.generation``), the config file's model roles (the
-    mtime-checked ``load_config``, one ``stat``) and the ``ASSISTANT_MODEL_<ROLE>`` variables involved.
+    registry's providers and config (``registry.generation``), the config file's model roles (its
+    ``config_stamp``: one ``access`` or ``stat``) and the ``ASSISTANT_MODEL_<ROLE>`` variables involved.
 
         model, then_auto = Expansions(registry)("openai/gpt-4o")
     """
@@ -82,7 +82,7 @@ class Expansions:
         return (ids if isinstance(ids, str) else list(ids)), then_auto
 
     def _inputs(self, variables: tuple[str, ...]) -> tuple[Any, ...]:
-        return self.registry.generation, load_config(config_path()), env_state(variables)
+        return self.registry.generation, config_stamp(), env_state(variables)
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:
