@@ -49,7 +49,8 @@ def env_state(names: tuple[str, ...]) -> tuple[Any, ...]:
         if len(_encoded) > 256:
             _encoded.clear()
         keys = _encoded[names] = tuple(map(env.encodekey, names))  # type: ignore[attr-defined]
-    return tuple(map(raw.get, keys))
+    get = raw.get
+    return (*map(get, keys),)
 
 
 def _platform_dir(kind: str) -> Path:
@@ -132,14 +133,15 @@ _config_strs: dict[tuple[Any, ...], str] = {}
 _config_seen: set[str] = set()  # config files last seen present
 
 
-def config_stamp() -> tuple[Any, ...]:
-    """Changes whenever ``config_path()`` names another file or that file is created, edited or removed:
-    what a caller that reads the config on every call compares before reading it again. One ``access``
-    (no file, the usual case) or ``stat`` and a few dict lookups.
+def config_stamp(*names: str) -> tuple[Any, ...]:
+    """Changes whenever ``config_path()`` names another file, that file is created, edited or removed, or
+    one of the variables ``names`` is set, changed or unset: what a caller that reads the config (and
+    those variables) on every call compares before reading them again. One ``access`` (no file, the
+    usual case) or ``stat`` and a few dict lookups.
 
-        if config_stamp() != seen: config = load_config(config_path())
+        if config_stamp("ASSISTANT_MODEL_HIGH_END") != seen: ...   # read the config and the variable again
     """
-    key = env_state(_CONFIG_ENV)
+    key = env_state(_CONFIG_ENV + names)
     path = _config_strs.get(key)
     if path is None:
         if len(_config_strs) > 64:

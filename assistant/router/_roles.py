@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..files.paths import config_stamp, env_state
+from ..files.paths import config_stamp
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
 from ..registry.config import ConfigFile
@@ -82,7 +82,7 @@ class Expansions:
         return (ids if isinstance(ids, str) else list(ids)), then_auto
 
     def _inputs(self, variables: tuple[str, ...]) -> tuple[Any, ...]:
-        return self.registry.generation, config_stamp(), env_state(variables)
+        return self.registry.generation, config_stamp(*variables)
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:
