@@ -34,12 +34,14 @@ async def answered(
         return
     state, policy = call.state, router.policy
     notes = ["tools described in the prompt"] if tries.prompt_mode else ["without tool_choice"] if tries.drop_choice else []
-    notes += state.notes
+    if state.notes:
+        notes += state.notes
     # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
     # text is already out.
     if (response.finish_reason == "length" and call.request.max_tokens is None and not call.streaming
             and policy.continue_on_length):
         budget = ctx.continuation_budget(cand, state, response)
+
         async def send(more: list[Message]) -> ChatResponse:
             return await send_more(router, cand, client, request, route.rules, more)
 
@@ -55,8 +57,8 @@ async def answered(
     if cost is not None and usage.cost is None:
         response.usage = usage = trusted(Usage, {**usage.__dict__, "cost": cost})
     attempt = trusted(Attempt, {
-        "provider": cand.provider, "model": cand.model, "kind": None, "status": None, "wait_s": round(waited, 3),
-        "detail": "; ".join(notes), "input_tokens": usage.input_tokens,
+        "provider": cand.provider, "model": cand.model, "kind": None, "status": None,
+        "wait_s": round(waited, 3) if waited else 0.0, "detail": "; ".join(notes) if notes else "", "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
         "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
     })
