@@ -15,7 +15,7 @@ from assistant.files.paths import config_path
 from assistant.messages import ChatResponse, Message
 from assistant.registry import LLMRegistry
 from assistant.router import Router
-from assistant.router.policies import RouterPolicy
+from assistant.router.policies import Breaker, RouterPolicy
 
 HI = [Message.user("hi")]
 
@@ -92,3 +92,29 @@ async def test_a_window_learned_between_calls_screens_the_next_call(tmp_path) ->
     catalog.learn("small/m", context_window=512)
     resp = await router.chat(["small/m", "big/m"], long)
     assert resp.text == "big:m" and resp.attempts[0].kind == "context_overflow"
+
+
+async def test_a_config_file_named_between_calls_is_read_by_the_next_call(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    router = _router(alpha=_down("alpha"), beta=_answers("beta"))
+    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
+    first.write_text('[models]\nfree_fallback = "beta/first"\n')
+    second.write_text('[models]\nfree_fallback = "beta/second"\n')
+    monkeypatch.setenv("ASSISTANT_CONFIG", str(first))
+    assert (await router.chat("alpha/m", HI)).text == "beta:first"
+    monkeypatch.setenv("ASSISTANT_CONFIG", str(second))
+    assert (await router.chat("alpha/m", HI)).text == "beta:second"
+    monkeypatch.delenv("ASSISTANT_CONFIG")
+    with pytest.raises(AllModelsFailedError):
+        await router.chat("alpha/m", HI)
+
+
+async def test_a_provider_moved_to_another_server_between_calls_has_that_servers_circuit() -> None:
+    registry = LLMRegistry()
+    registry.add_provider("alpha", kind="openai", base_url="http://127.0.0.1:9/one/v1", client=_answers("alpha"))
+    registry.add_provider("beta", kind="openai", base_url="http://127.0.0.1:9/beta/v1", client=_answers("beta"))
+    router = Router(registry, policy=RouterPolicy(random=random.Random(3), breaker=Breaker(min_calls=1, reset_s=600)))
+    await router.health.failed(router._circuit("alpha"))
+    resp = await router.chat(["alpha/m", "beta/m"], HI)
+    assert resp.text == "beta:m" and "circuit open" in resp.attempts[0].detail
+    registry.add_provider("alpha", kind="openai", base_url="http://127.0.0.1:9/two/v1", client=_answers("alpha"))
+    assert (await router.chat(["alpha/m", "beta/m"], HI)).text == "alpha:m"
