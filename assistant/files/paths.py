@@ -49,8 +49,7 @@ def env_state(names: tuple[str, ...]) -> tuple[Any, ...]:
         if len(_encoded) > 256:
             _encoded.clear()
         keys = _encoded[names] = tuple(map(env.encodekey, names))  # type: ignore[attr-defined]
-    get = raw.get
-    return (*map(get, keys),)
+    return (*map(raw.get, keys),)  # (tuple(map(...)) costs twice as much here)
 
 
 def _platform_dir(kind: str) -> Path:
