@@ -136,6 +136,39 @@ async def test_big_and_binary_files_are_handled(root: Path) -> None:
         await read_file.invoke({"path": "blob.bin"})
 
 
+async def test_a_table_file_comes_with_its_totals_worked_out(root: Path) -> None:
+    (root / "sales.csv").write_text("region,amount\nNorth,120\nSouth,80\nEast,200\nWest,150\n")
+    read_file, _ = file_tools(root)
+    text = await read_file.invoke({"path": "sales.csv"})
+    assert text.startswith("region,amount\nNorth,120\n")  # the file itself, whole
+    assert text.endswith("[table: 4 rows; amount: total 550, mean 137.5, min 80 (South), max 200 (East)]")
+
+
+async def test_table_totals_read_quoted_money_and_decimal_commas_and_skip_text(root: Path) -> None:
+    (root / "orders.csv").write_text('item,price,qty,day\n"Desk, oak","$1,200.50",3,2024-01-01\nLamp,$15,,2024-02-01\n'
+                                     "Cable,-3.5,7,2024-03-01\n")
+    (root / "eu.csv").write_text("produkt;preis\nTisch;1.234,5\nStuhl;0,5\n")
+    (root / "plain.txt").write_text("a,b\n1,2\n")
+    (root / "headless.csv").write_text("1,2\n3,4\n")
+    read_file, _ = file_tools(root)
+    orders = await read_file.invoke({"path": "orders.csv"})
+    assert orders.endswith("[table: 3 rows; price: total 1212, mean 404, min -3.5 (Cable), max 1200.5 (Desk, oak); "
+                           "qty: total 10, mean 5, min 3 (Desk, oak), max 7 (Cable) (2 of 3 rows filled)]")
+    assert "day:" not in orders
+    assert (await read_file.invoke({"path": "eu.csv"})).endswith("preis: total 1235, mean 617.5, min 0.5 (Stuhl), max 1234.5 (Tisch)]")
+    assert await read_file.invoke({"path": "plain.txt"}) == "a,b\n1,2\n"
+    assert "[table" not in await read_file.invoke({"path": "headless.csv"})
+
+
+async def test_a_cut_table_is_still_totalled_over_every_row(root: Path) -> None:
+    rows = "".join(f"r{i},{i}\n" for i in range(1, 1001))
+    (root / "big.csv").write_text("name,value\n" + rows)
+    read_file, _ = file_tools(root, max_bytes=500)
+    text = await read_file.invoke({"path": "big.csv"})
+    assert "[... cut:" in text
+    assert text.endswith("[table: 1000 rows; value: total 500500, mean 500.5, min 1 (r1), max 1000 (r1000)]")
+
+
 async def test_the_default_file_tools_use_the_working_directory(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(root)
     assert await get_tool("read_file").invoke({"path": "README.md"}) == "# Project\n"

@@ -2,6 +2,9 @@
 an absolute path elsewhere, a symlink pointing out) is refused, and a listing never follows a link
 out of the root (not even for its size).
 
+A ``.csv``/``.tsv`` file comes with one more line: its number columns' totals, means and extremes,
+worked out over every row (``_tables``), because small models add up a column badly.
+
 Likely secrets are refused too unless the user allows them (``allow_secrets=True`` or
 ``ASSISTANT_ALLOW_SECRETS=1``): names such as ``.env``, ``*.pem``, ``*.key``, ``id_*``, ``.netrc``,
 ``credentials*``, anything under ``.git/`` or ``.ssh/``, and any file holding a configured API key.
@@ -23,11 +26,13 @@ from pathlib import Path
 from assistant.agent.tools import Tool, ToolError
 
 from ._secrets import ALLOW_ENV, contains_key, secret_name, secrets_allowed
+from ._tables import TABLE_SUFFIXES, summarize_table
 
 __all__ = ["file_tools", "read_file", "list_dir", "confine"]
 
 MAX_BYTES = 200_000
 MAX_ENTRIES = 500
+TABLE_MAX_BYTES = 20_000_000  # a table's totals are worked out over this much of it
 _SECRET_HINT = f"the user can allow it with {ALLOW_ENV}=1"
 
 
@@ -75,7 +80,23 @@ def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None) -> s
     if len(data) > max_bytes:
         size = target.stat().st_size
         text += f"\n[... cut: the file has {size} bytes, shown the first {max_bytes} ...]"
+    if target.suffix.lower() in TABLE_SUFFIXES:
+        summary = _table_summary(target, data, max_bytes)
+        if summary:
+            text += ("" if text.endswith("\n") else "\n") + summary
     return text
+
+
+def _table_summary(target: Path, data: bytes, max_bytes: int) -> str | None:
+    """The totals of a table file, over every row (read up to ``TABLE_MAX_BYTES`` when cut above)."""
+    if len(data) > max_bytes:
+        with open(target, "rb") as fh:
+            data = fh.read(TABLE_MAX_BYTES + 1)
+        if len(data) > TABLE_MAX_BYTES:
+            data = data[: data.rfind(b"\n", 0, TABLE_MAX_BYTES) + 1]
+            summary = summarize_table(target.name, data.decode("utf-8", errors="replace"))
+            return summary and summary.replace("[table: ", "[table, first rows only (the file is large): ", 1)
+    return summarize_table(target.name, data.decode("utf-8", errors="replace"))
 
 
 def _describe(base: Path, entry: Path, allow: bool | None) -> tuple[bool, str]:
@@ -129,7 +150,7 @@ def file_tools(
     base = Path(root).resolve() if root is not None else None
 
     def read_file(path: str) -> str:
-        """Read a text file.
+        """Read a text file. A .csv or .tsv table ends with a line of its columns' totals, means and extremes.
 
         Args:
             path: The file's path, relative to the allowed directory.
