@@ -42,6 +42,10 @@ from tools.web_search import make_web_search
     ("median([3, 1, 2])", "2"),
     ("max((1, 5, 2)) - MIN(4, 2)", "3"),
     ("pow(2, 10)", "1024"),
+    ("date(2026, 12, 25) - date('2026-12-02')", "23"),
+    ("date('2026-12-02') + 3", "2026-12-05 (Saturday)"),
+    ("10 + date('December 25 2026') - 1", "2027-01-03 (Sunday)"),
+    ("weekday('2024-02-29')", "Thursday"),
 ])
 def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None:
     assert calculator(expression) == expected
@@ -62,10 +66,54 @@ def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None
     ("sum()", "at least one number"),
     ("sum([1, [2]])", "not allowed"),
     ("pow(10, 10 ** 9)", "too large"),
+    ("SUM(sales.csv!A2:A9)", "cannot open 'sales.csv': call read_file with path 'sales.csv' first"),
+    ("data.amount + 1", "read the values first"),
+    ("-today()", "a date has no sign"),
+    ("today() * 2", "subtract two dates for days"),
+    ("today() + 0.5", "whole days"),
+    ("date('someday')", "write it as \"YYYY-MM-DD\""),
+    ("date(2026, 2, 30)", "day is out of range"),
+    ("'2026' + 1", "not allowed"),
 ])
 def test_calculator_refuses_what_is_not_safe_arithmetic(expression: str, problem: str) -> None:
     with pytest.raises(ToolError, match=problem):
         evaluate(expression)
+
+
+def test_calculator_counts_days_from_today() -> None:
+    today = datetime.now().date()
+    christmas = today.replace(month=12, day=25)
+    assert calculator("date(12, 25) - today()") == str((christmas - today).days)
+    later = today + timedelta(days=3)
+    assert calculator("today() + 3") == f"{later.isoformat()} ({later.strftime('%A')})"
+
+
+async def test_the_default_calculator_reads_a_table_column_the_model_names(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (root / "sales.csv").write_text("region,amount\nNorth,120\nSouth,80\nEast,200\nWest,150\n")
+    (root / ".env.csv").write_text("k,v\na,1\n")
+    (root / "data").mkdir()
+    (root / "data" / "q1.tsv").write_text("n\n2\n3\n")
+    monkeypatch.chdir(root)
+    calc = {t.name: t for t in default_tools()}["calculator"]
+    assert "sales.csv['amount']" in calc.spec().parameters["properties"]["expression"]["description"]
+    for expression, expected in [("sum(sales.csv['amount'])", "550"), ("SUM(sales.csv!B2:B100)", "550"),
+                                 ("mean(sales.csv.Amount)", "137.5"), ("SUM(sales) / COUNT(sales)", "137.5"),
+                                 ("max(sales.csv) - min(\"sales.csv\"['amount'])", "120"),
+                                 ("sum(data/q1.tsv['n'])", "5")]:
+        assert await calc.invoke({"expression": expression}) == expected, expression
+    for expression, problem in [("SUM(sales.csv!A2:A9)", "'region' of sales.csv does not hold only numbers.*sales.csv\\['amount'\\]"),
+                                ("sum(sales.csv['price'])", "no column 'price'; its columns: 'region' \\(A, text\\), 'amount' \\(B, numbers\\)"),
+                                ("sales.csv['amount']", "use it inside sum.*its values: 120, 80, 200, 150"),
+                                ("sales.csv['amount'] * 2", "a column is a list"),
+                                ("sum(costs.csv)", "'costs.csv' does not exist"),
+                                ("sum(.env.csv)", "not a valid expression|likely holds secrets"),
+                                ("sum(../secret.csv)", "not a valid expression|outside|cannot open"),
+                                ("notes.txt + 1", "cannot open 'notes.txt': call read_file")]:
+        with pytest.raises(ToolFailedError, match=problem):
+            await calc.invoke({"expression": expression})
+    # The calculator on its own reads no files.
+    with pytest.raises(ToolError, match="cannot open 'sales.csv'"):
+        evaluate("sum(sales.csv['amount'])")
 
 
 # --- current_time --------------------------------------------------------------------------------
@@ -83,6 +131,15 @@ def test_current_time_in_a_named_timezone() -> None:
 def test_current_time_accepts_offsets_and_utc(zone: str, offset: float) -> None:
     stamp = datetime.fromisoformat(current_time(zone).split(" ")[0])
     assert stamp.utcoffset() == timedelta(hours=offset)
+
+
+def test_current_time_gives_the_date_days_from_now() -> None:
+    now = datetime.now(timezone.utc)
+    later, earlier = now.date() + timedelta(days=3), now.date() - timedelta(days=1)
+    assert current_time("UTC", 3).startswith(f"{later.isoformat()} ({later.strftime('%A')}) is 3 days from now; now it is ")
+    assert current_time("UTC", -1).startswith(f"{earlier.isoformat()} ({earlier.strftime('%A')}) is 1 day ago")
+    with pytest.raises(ToolError, match="days_from_now"):
+        current_time("UTC", 10**9)
 
 
 def test_current_time_names_the_fix_for_an_unknown_zone() -> None:

@@ -47,6 +47,11 @@ def get_tool(name: str) -> Tool:
 
 
 def default_tools() -> list[Tool]:
-    """What ``assistant run`` offers by default: every built-in tool, web_search only with a key."""
+    """What ``assistant run`` offers by default: every built-in tool, web_search only with a key. Its
+    calculator also reads columns of table files in the working directory (``sum(sales.csv['amount'])``)
+    through read_file's rules: small models asked for a file's total write that before reading it."""
+    from .calculator import table_calculator
+    from .files import table_reader
+
     names = [n for n in BUILTIN_TOOLS if n != "web_search" or os.environ.get("PERPLEXITY_API_KEY")]
-    return [get_tool(n) for n in names]
+    return [Tool(table_calculator(table_reader())) if n == "calculator" else get_tool(n) for n in names]

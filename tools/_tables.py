@@ -18,7 +18,7 @@ import io
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["summarize_table", "TABLE_SUFFIXES"]
+__all__ = ["summarize_table", "parse_number", "TABLE_SUFFIXES"]
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 MAX_COLUMNS = 12
@@ -42,7 +42,7 @@ def summarize_table(name: str, text: str) -> str | None:
     if len(rows) < 2:
         return None
     header, body = [cell.strip() for cell in rows[0]], rows[1:]
-    if _number(header[0], comma_decimal) is not None or not all(header):
+    if parse_number(header[0], comma_decimal) is not None or not all(header):
         return None  # no header row: nothing names the columns
     kept = [row for row in body if len(row) == len(header)]
     if not kept:
@@ -51,7 +51,7 @@ def summarize_table(name: str, text: str) -> str | None:
     parts = []
     for index, column in enumerate(header):
         cells = [(row[index].strip(), row) for row in kept if row[index].strip()]
-        values = [(_number(cell, comma_decimal), row) for cell, row in cells]
+        values = [(parse_number(cell, comma_decimal), row) for cell, row in cells]
         if not values or any(value is None for value, _ in values):
             continue
         filled = f" ({len(values)} of {len(kept)} rows filled)" if len(values) < len(kept) else ""
@@ -64,7 +64,8 @@ def summarize_table(name: str, text: str) -> str | None:
     return f"[table: {counted}; " + "; ".join(parts) + "]"
 
 
-def _number(cell: str, comma_decimal: bool = False) -> Decimal | None:
+def parse_number(cell: str, comma_decimal: bool = False) -> Decimal | None:
+    """The number a table cell holds (``1,200``, ``$15``, ``-3.5``, ``12%``; ``1.234,5`` with ``comma_decimal``), else None."""
     bare = cell.strip().strip(_DECORATION)
     if comma_decimal:
         bare = bare.translate(_SWAP)  # 1.234,5 -> 1,234.5
@@ -82,7 +83,7 @@ def _label_column(header: list[str], rows: list[list[str]], comma_decimal: bool)
     """The first column of text (names, regions, dates): what a row with an extreme value is called."""
     for index in range(len(header)):
         cells = [row[index].strip() for row in rows if row[index].strip()]
-        if cells and any(_number(cell, comma_decimal) is None for cell in cells):
+        if cells and any(parse_number(cell, comma_decimal) is None for cell in cells):
             return index
     return None
 

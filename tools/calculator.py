@@ -12,15 +12,20 @@ a result is shown only up to ``MAX_DIGITS`` digits, and the whole evaluation has
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import math
 import operator
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from assistant.agent.tools import ToolError
 
-__all__ = ["calculator", "evaluate"]
+from . import _dates
+from ._columns import columns_in
+
+__all__ = ["calculator", "evaluate", "table_calculator"]
 
 MAX_EXPRESSION = 500
 # Results past this many bits (about 30,000 digits) are refused before they are computed.
@@ -141,10 +146,18 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": lambda *values: min(_numbers("min", values)), "max": lambda *values: max(_numbers("max", values)),
     "sum": _sum, "mean": _mean, "avg": _mean, "average": _mean, "median": _median,
     "count": lambda *values: len(_numbers("count", values)),
+    **_dates.FUNCTIONS,
 }
 # Models ask the calculator to read a file or a spreadsheet range (SUM(sales.csv!A2:A9)).
-_NUMBERS_ONLY = ("The calculator sees only the numbers written in the expression: get the values first (a file "
-                 "with read_file), then write them in, e.g. sum(120, 80, 200)")
+_NUMBERS_ONLY = ("The calculator sees only the numbers written in the expression: read the values first (a file "
+                 "with read_file), then write those numbers into the expression")
+# A file name in an expression (sales.csv, data.xlsx!A2:A9): the model meant "add up that file's column".
+_FILE_NAME = re.compile(r"(?<![\w.])([A-Za-z_][\w-]*(?:\.[\w-]+)*\.(?:csv|tsv|txt|json|jsonl|xlsx?|ods|md|log|dat|xml|ya?ml))\b",
+                        re.IGNORECASE)
+
+_A_COLUMN = "a column is a list of numbers: use it inside sum(), mean(), median(), min(), max() or count()"
+# The functions that take a date written as text: date("2026-12-25").
+_DATE_FUNCTIONS = (_dates.date, _dates.weekday)
 # What people type that Python spells differently ("^" means power in a calculator, not xor).
 _SPELLINGS = {"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 
@@ -184,19 +197,30 @@ def _digits(value: int) -> int:
     return estimate + 1 if magnitude >= 10**estimate else estimate
 
 
-def _eval(node: ast.AST, deadline: float) -> Any:
+def _eval(node: ast.AST, deadline: float, names: dict[str, Any]) -> Any:
     if time.monotonic() > deadline:
         raise ToolError(f"the expression takes longer than {TIME_LIMIT:g}s to evaluate; simplify it")
     if isinstance(node, ast.Expression):
-        return _eval(node.body, deadline)
+        return _eval(node.body, deadline, names)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return node.value
     if isinstance(node, ast.Name) and node.id in _CONSTANTS:
         return _CONSTANTS[node.id]
+    if isinstance(node, ast.Name) and node.id in names:  # a table's column (_columns)
+        return names[node.id]
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand, deadline))
+        operand = _eval(node.operand, deadline, names)
+        if isinstance(operand, list):
+            raise ToolError(_A_COLUMN)
+        if isinstance(operand, dt.date):
+            raise ToolError(f"a date has no sign: {ast.unparse(node)!r}")
+        return _UNARY[type(node.op)](operand)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _eval(node.left, deadline), _eval(node.right, deadline)
+        left, right = _eval(node.left, deadline, names), _eval(node.right, deadline, names)
+        if isinstance(left, list) or isinstance(right, list):
+            raise ToolError(_A_COLUMN)
+        if isinstance(left, dt.date) or isinstance(right, dt.date):
+            return _dates.arithmetic({ast.Add: "+", ast.Sub: "-"}.get(type(node.op), "this operator"), left, right)
         if isinstance(node.op, ast.Pow):
             return _power(left, right)
         if isinstance(node.op, ast.Mult) and _bits(left) + _bits(right) > MAX_BITS:
@@ -213,7 +237,9 @@ def _eval(node: ast.AST, deadline: float) -> Any:
         if fn is None:
             raise ToolError(f"unknown function {node.func.id!r}; available: {', '.join(sorted(_FUNCTIONS))}")
         # A list or tuple is a function's argument only: sum([1, 2, 3]).
-        args = [[_eval(item, deadline) for item in a.elts] if isinstance(a, (ast.List, ast.Tuple)) else _eval(a, deadline)
+        args = [[_eval(item, deadline, names) for item in a.elts] if isinstance(a, (ast.List, ast.Tuple))
+                else a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) and fn in _DATE_FUNCTIONS
+                else _eval(a, deadline, names)
                 for a in node.args]
         try:
             value = fn(*args)
@@ -229,8 +255,9 @@ def _eval(node: ast.AST, deadline: float) -> Any:
     raise ToolError(f"not allowed in an arithmetic expression: {ast.unparse(node)!r}")
 
 
-def evaluate(expression: str) -> int | float:
-    """The value of ``expression``; ``ToolError`` says what is wrong with a bad one.
+def evaluate(expression: str, read: Callable[[str], str] | None = None) -> int | float | dt.date | str:
+    """The value of ``expression``; ``ToolError`` says what is wrong with a bad one. With ``read`` (a
+    file's text by its path), columns of .csv/.tsv files may be named in it (``_columns``).
 
         evaluate("2^10")   # 1024
     """
@@ -240,6 +267,13 @@ def evaluate(expression: str) -> int | float:
         text = text.replace(typed, python)
     if not text:
         raise ToolError("the expression is empty")
+    columns: dict[str, Any] = {}
+    if read is not None:
+        text, columns = columns_in(text, read)
+    named = _FILE_NAME.search(text)
+    if named:
+        raise ToolError(f"the calculator cannot open {named.group(1)!r}: call read_file with path {named.group(1)!r} "
+                        "first, then call calculator again with the numbers you read written in the expression")
     if len(text) > MAX_EXPRESSION:
         raise ToolError(f"the expression is longer than {MAX_EXPRESSION} characters")
     try:
@@ -247,13 +281,20 @@ def evaluate(expression: str) -> int | float:
     except SyntaxError as exc:
         hint = f". {_NUMBERS_ONLY}" if any(c.isalpha() for c in text) else ""
         raise ToolError(f"not a valid expression: {exc.msg} in {text!r}{hint}") from None
-    value = _eval(tree, time.monotonic() + TIME_LIMIT)
+    value = _eval(tree, time.monotonic() + TIME_LIMIT, columns)
+    if isinstance(value, list):
+        raise ToolError(f"{_A_COLUMN}; its values: {', '.join(_format(v) for v in value[:50])}"
+                        + (f" and {len(value) - 50} more" if len(value) > 50 else ""))
     if isinstance(value, float) and math.isnan(value):
         raise ToolError("the result is not a number")
     return value
 
 
-def _format(value: int | float) -> str:
+def _format(value: int | float | dt.date | str) -> str:
+    if isinstance(value, str):  # weekday("2026-12-25")
+        return value
+    if isinstance(value, dt.date):
+        return _dates.show(value)
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e16:
             return str(int(value))
@@ -273,6 +314,27 @@ def calculator(expression: str) -> str:
     Args:
         expression: Numbers with + - * / // % and ** (or ^ for power), parentheses, the constants
             pi and e, and functions such as sqrt, log, sin, round, factorial, sum, mean, min, max.
-            Example: "(2 + 3) * 4 ** 2".
+            Dates: today(), date("2026-12-25"); a date minus a date gives days, a date plus 3 gives
+            the date 3 days later with its weekday. Example: "(2 + 3) * 4 ** 2".
     """
     return _format(evaluate(expression))
+
+
+def table_calculator(read: Callable[[str], str]) -> Callable[[str], str]:
+    """The calculator that also reads table columns named in an expression, through ``read`` (a
+    file's text by its path: give it read_file's reader so the same folder and secret rules hold).
+
+        Tool(table_calculator(lambda path: Path(path).read_text()))   # name: "calculator"
+    """
+
+    def calculator(expression: str) -> str:
+        return _format(evaluate(expression, read))
+
+    calculator.__doc__ = _TABLE_DOC
+    return calculator
+
+
+_TABLE_DOC = (calculator.__doc__ or "").replace(
+    'Example: "(2 + 3) * 4 ** 2".',
+    "A column of a .csv or .tsv file in the folder: sum(sales.csv['amount']).\n            "
+    'Example: "(2 + 3) * 4 ** 2".')

@@ -38,13 +38,25 @@ def resolve_timezone(name: str) -> tzinfo:
         ) from None
 
 
-def current_time(timezone: str = "UTC") -> str:
-    """The current date and time (ISO 8601) and the weekday in a timezone.
+def current_time(timezone: str = "UTC", days_from_now: int = 0) -> str:
+    """The current date and time (ISO 8601) and the weekday in a timezone; with days_from_now, also
+    the date and weekday that many days later (negative: earlier).
 
     Args:
         timezone: An IANA timezone name such as "Europe/Paris" or "Asia/Tokyo", "UTC", or an offset like "+05:30".
+        days_from_now: 3 for the date in 3 days, -1 for yesterday; 0 for just now.
     """
     zone = resolve_timezone(timezone)
     now = datetime.now(zone).replace(microsecond=0)
     label = timezone.strip() or "UTC"
-    return f"{now.isoformat()} ({now.strftime('%A')}, {label})"
+    text = f"{now.isoformat()} ({now.strftime('%A')}, {label})"
+    if not days_from_now:
+        return text
+    if abs(days_from_now) > 3_000_000:
+        raise ToolError("days_from_now must be within 3,000,000 days")
+    try:
+        then = now.date() + timedelta(days=days_from_now)
+    except OverflowError:
+        raise ToolError("that date is outside the years 1-9999") from None
+    span = f"{abs(days_from_now)} day{'s' if abs(days_from_now) != 1 else ''} {'from now' if days_from_now > 0 else 'ago'}"
+    return f"{then.isoformat()} ({then.strftime('%A')}) is {span}; now it is {text}"

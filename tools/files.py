@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.agent.tools import Tool, ToolError
@@ -28,7 +29,7 @@ from assistant.agent.tools import Tool, ToolError
 from ._secrets import ALLOW_ENV, contains_key, secret_name, secrets_allowed
 from ._tables import TABLE_SUFFIXES, summarize_table
 
-__all__ = ["file_tools", "read_file", "list_dir", "confine"]
+__all__ = ["file_tools", "read_file", "list_dir", "confine", "table_reader"]
 
 MAX_BYTES = 200_000
 MAX_ENTRIES = 500
@@ -59,7 +60,7 @@ def _refuse_secret(base: Path, path: str, target: Path, allow: bool | None) -> N
         raise ToolError(f"{path!r} is not readable: {found!r} likely holds secrets (keys, passwords); {_SECRET_HINT}")
 
 
-def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None) -> str:
+def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None, summary: bool = True) -> str:
     base = (root or Path.cwd()).resolve()
     target = confine(base, path)
     _refuse_secret(base, path, target, allow)
@@ -80,7 +81,7 @@ def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None) -> s
     if len(data) > max_bytes:
         size = target.stat().st_size
         text += f"\n[... cut: the file has {size} bytes, shown the first {max_bytes} ...]"
-    if target.suffix.lower() in TABLE_SUFFIXES:
+    if summary and target.suffix.lower() in TABLE_SUFFIXES:
         summary = _table_summary(target, data, max_bytes)
         if summary:
             text += ("" if text.endswith("\n") else "\n") + summary
@@ -166,6 +167,13 @@ def file_tools(
         return _list(base, path, max_entries, allow_secrets)
 
     return [Tool(read_file), Tool(list_dir)]
+
+
+def table_reader(root: str | os.PathLike[str] | None = None, *, allow_secrets: bool | None = None) -> Callable[[str], str]:
+    """A file's text by its path, under ``read_file``'s rules (confined to ``root``, secrets refused),
+    up to ``TABLE_MAX_BYTES``: what ``table_calculator`` reads columns with."""
+    base = Path(root).resolve() if root is not None else None
+    return lambda path: _read(base, path, TABLE_MAX_BYTES, allow_secrets, summary=False)
 
 
 read_file, list_dir = file_tools()

@@ -157,10 +157,16 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
 
         tools += mcp_sources(getattr(args, "mcp", []), configured=not getattr(args, "no_mcp", False))
     system = args.system
-    if system is None and {"read_file", "list_dir"} & {getattr(t, "__name__", getattr(t, "name", "")) for t in tools}:
-        # Small models asked about "config.json" answered from imagination instead of reading it.
-        system = (f"{DEFAULT_SYSTEM_PROMPT} A file the task names is in the current folder: read it with "
-                  "read_file (or list_dir) instead of guessing what it says.")
+    if system is None:
+        names = {getattr(t, "__name__", getattr(t, "name", "")) for t in tools}
+        system = DEFAULT_SYSTEM_PROMPT
+        if {"read_file", "list_dir"} & names:
+            # Small models asked about "config.json" answered from imagination instead of reading it.
+            system += (" A file the task names is in the current folder: read it with read_file (or list_dir) "
+                       "instead of guessing what it says.")
+        if "calculator" in names:
+            # ... and gave 27.5 for the mean of 4, 8, 15, 16, 23, 42, and 21 days from Dec 2 to Dec 25.
+            system += " Work out numbers and dates with the calculator, not in your head."
     return Agent(model, tools, max_steps=args.max_steps, system_prompt=system)
 
 
