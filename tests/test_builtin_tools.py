@@ -136,8 +136,19 @@ def test_current_time_accepts_offsets_and_utc(zone: str, offset: float) -> None:
 def test_current_time_gives_the_date_days_from_now() -> None:
     now = datetime.now(timezone.utc)
     later, earlier = now.date() + timedelta(days=3), now.date() - timedelta(days=1)
-    assert current_time("UTC", 3).startswith(f"{later.isoformat()} ({later.strftime('%A')}) is 3 days from now; now it is ")
-    assert current_time("UTC", -1).startswith(f"{earlier.isoformat()} ({earlier.strftime('%A')}) is 1 day ago")
+    assert current_time("UTC", 3) == f"{later.strftime('%A')} {later.isoformat()}, 3 days from now"
+    assert current_time("UTC", -1) == f"{earlier.strftime('%A')} {earlier.isoformat()}, 1 day ago"
+    ahead = now.date() + timedelta(days=40)
+    assert current_time(until=ahead.isoformat()) == (f"{ahead.isoformat()} ({ahead.strftime('%A')}) is 40 days from today "
+                                                      f"({now.date().isoformat()})")
+    assert current_time(until=f"{now.strftime('%B')} {now.day}").startswith(f"{now.date().isoformat()} (")
+    # A past date (a model's stale year) counts as its next occurrence.
+    stale = (now.date() + timedelta(days=1)).replace(year=now.year - 3) if (now.month, now.day) != (2, 28) else None
+    if stale is not None:
+        assert current_time(until=stale.isoformat()).startswith(f"{(now.date() + timedelta(days=1)).isoformat()} (")
+        assert "is 1 day from today" in current_time(until=stale.isoformat())
+    with pytest.raises(ToolError, match="'someday' is not a date"):
+        current_time(until="someday")
     with pytest.raises(ToolError, match="days_from_now"):
         current_time("UTC", 10**9)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from assistant.agent.tools import ToolError
 
-__all__ = ["FUNCTIONS", "arithmetic", "show"]
+__all__ = ["FUNCTIONS", "arithmetic", "parse_date", "show"]
 
 # Written without a year ("December 25", "12-25"): this year's.
 _FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d")
@@ -31,7 +31,7 @@ def today() -> dt.date:
 def date(*parts: Any) -> dt.date:
     """``date("2026-12-25")``, ``date("December 25")``, ``date(2026, 12, 25)`` or ``date(12, 25)``."""
     if len(parts) == 1 and isinstance(parts[0], str):
-        return _parse(parts[0])
+        return parse_date(parts[0])
     if len(parts) in (2, 3) and all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
         year, month, day = parts if len(parts) == 3 else (today().year, *parts)
         try:
@@ -45,7 +45,9 @@ def weekday(value: Any) -> str:
     return _as_date("weekday", value).strftime("%A")
 
 
-def _parse(text: str) -> dt.date:
+def parse_date(text: str, today_is: dt.date | None = None) -> dt.date:
+    """``text`` as a date: ISO, "December 25 2026", "25 Dec", "12/25"...; no year means this year."""
+    year = (today_is or today()).year
     cleaned = " ".join(text.replace(",", " ").split())
     try:
         return dt.date.fromisoformat(cleaned)
@@ -59,15 +61,15 @@ def _parse(text: str) -> dt.date:
     for form in _YEARLESS:
         try:
             # strptime needs the year to accept February 29.
-            return dt.datetime.strptime(f"{cleaned} {today().year}", f"{form} %Y").date()
+            return dt.datetime.strptime(f"{cleaned} {year}", f"{form} %Y").date()
         except ValueError:
             continue
-    raise ToolError(f"date({text!r}): not a date I can read; write it as \"YYYY-MM-DD\", e.g. date(\"2026-12-25\")")
+    raise ToolError(f"{text!r} is not a date I can read; write it as \"YYYY-MM-DD\", e.g. \"2026-12-25\"")
 
 
 def _as_date(name: str, value: Any) -> dt.date:
     if isinstance(value, str):
-        return _parse(value)
+        return parse_date(value)
     if not isinstance(value, dt.date):
         raise ToolError(f"{name} needs a date, e.g. {name}(today()) or {name}(\"2026-12-25\")")
     return value

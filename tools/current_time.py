@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assistant.agent.tools import ToolError
+
+from ._dates import parse_date
 
 __all__ = ["current_time", "resolve_timezone"]
 
@@ -38,25 +40,51 @@ def resolve_timezone(name: str) -> tzinfo:
         ) from None
 
 
-def current_time(timezone: str = "UTC", days_from_now: int = 0) -> str:
-    """The current date and time (ISO 8601) and the weekday in a timezone; with days_from_now, also
-    the date and weekday that many days later (negative: earlier).
+def current_time(timezone: str = "UTC", days_from_now: int = 0, until: str = "") -> str:
+    """The current date and time (ISO 8601) and the weekday in a timezone. With days_from_now: the
+    date and weekday that many days later instead; with until: how many days from today to that date.
 
     Args:
         timezone: An IANA timezone name such as "Europe/Paris" or "Asia/Tokyo", "UTC", or an offset like "+05:30".
-        days_from_now: 3 for the date in 3 days, -1 for yesterday; 0 for just now.
+        days_from_now: 3 for the date in 3 days, -1 for yesterday; 0 for now.
+        until: A date to count the days to, such as "December 25" or "2027-03-01" (a date already past
+            counts as its next occurrence).
     """
     zone = resolve_timezone(timezone)
     now = datetime.now(zone).replace(microsecond=0)
+    if until.strip():
+        today = now.date()
+        target = parse_date(until, today)
+        if target < today:
+            # "Until" looks ahead: a past date is one written with a stale year (small models add their
+            # training year to "December 25"), so it counts as that day's next occurrence.
+            target = _next(target, today)
+        days = (target - today).days
+        return f"{target.isoformat()} ({target.strftime('%A')}) is {'today' if days == 0 else _days(days) + ' from today'} ({today.isoformat()})"
+    if days_from_now:
+        if abs(days_from_now) > 3_000_000:
+            raise ToolError("days_from_now must be within 3,000,000 days")
+        try:
+            then = now.date() + timedelta(days=days_from_now)
+        except OverflowError:
+            raise ToolError("that date is outside the years 1-9999") from None
+        # The day asked for only: given today's weekday too, small models answered with that one.
+        return f"{then.strftime('%A')} {then.isoformat()}, {_days(days_from_now)} {'from now' if days_from_now > 0 else 'ago'}"
     label = timezone.strip() or "UTC"
-    text = f"{now.isoformat()} ({now.strftime('%A')}, {label})"
-    if not days_from_now:
-        return text
-    if abs(days_from_now) > 3_000_000:
-        raise ToolError("days_from_now must be within 3,000,000 days")
-    try:
-        then = now.date() + timedelta(days=days_from_now)
-    except OverflowError:
-        raise ToolError("that date is outside the years 1-9999") from None
-    span = f"{abs(days_from_now)} day{'s' if abs(days_from_now) != 1 else ''} {'from now' if days_from_now > 0 else 'ago'}"
-    return f"{then.isoformat()} ({then.strftime('%A')}) is {span}; now it is {text}"
+    return f"{now.isoformat()} ({now.strftime('%A')}, {label})"
+
+
+def _next(day: date, today: date) -> date:
+    """The first ``day.month``/``day.day`` on or after ``today`` (February 29 waits for a leap year)."""
+    for year in range(today.year, today.year + 9):
+        try:
+            candidate = day.replace(year=year)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    raise ToolError(f"{day.isoformat()} has no next occurrence")
+
+
+def _days(count: int) -> str:
+    return f"{abs(count)} day{'s' if abs(count) != 1 else ''}"

@@ -164,9 +164,6 @@ def build_agent(args: argparse.Namespace, model: str | list[str]) -> Any:
             # Small models asked about "config.json" answered from imagination instead of reading it.
             system += (" A file the task names is in the current folder: read it with read_file (or list_dir) "
                        "instead of guessing what it says.")
-        if "calculator" in names:
-            # ... and gave 27.5 for the mean of 4, 8, 15, 16, 23, 42, and 21 days from Dec 2 to Dec 25.
-            system += " Work out numbers and dates with the calculator, not in your head."
     return Agent(model, tools, max_steps=args.max_steps, system_prompt=system)
 
 
