@@ -228,6 +228,20 @@ async def test_table_totals_read_quoted_money_and_decimal_commas_and_skip_text(r
     assert "[table" not in await read_file.invoke({"path": "headless.csv"})
 
 
+async def test_a_json_list_of_records_comes_with_its_totals(root: Path) -> None:
+    (root / "people.json").write_text('[{"name": "Ann", "age": 31}, {"name": "Bob", "age": 45}, {"name": "Cy", "age": 27}]\n')
+    (root / "shop.json").write_text('{"items": [{"sku": "A", "price": 9.99, "qty": "12"}, {"sku": "B", "price": 1e2, "ok": true}]}')
+    (root / "log.jsonl").write_text('{"ms": 5}\n{"ms": 7}\n')
+    (root / "config.json").write_text('{"project": "Nebula", "version": "2.3.1"}\n')
+    read_file, _ = file_tools(root)
+    assert (await read_file.invoke({"path": "people.json"})).endswith(
+        "\n[records: 3; age: total 103, mean 34.333333, min 27 (Cy), max 45 (Bob)]")
+    # Only JSON numbers count ("12" is text); the first text field names a record.
+    assert (await read_file.invoke({"path": "shop.json"})).endswith("\n[records: 2; price: total 109.99, mean 54.995, min 9.99 (A), max 100 (B)]")
+    assert (await read_file.invoke({"path": "log.jsonl"})).endswith("[records: 2; ms: total 12, mean 6, min 5, max 7]")
+    assert await read_file.invoke({"path": "config.json"}) == '{"project": "Nebula", "version": "2.3.1"}\n'
+
+
 async def test_a_cut_table_is_still_totalled_over_every_row(root: Path) -> None:
     rows = "".join(f"r{i},{i}\n" for i in range(1, 1001))
     (root / "big.csv").write_text("name,value\n" + rows)

@@ -1,4 +1,4 @@
-"""A summary line for a table file that ``read_file`` returns: sums, means and extremes of its number
+"""A summary line for a table file (or a JSON list of records) that ``read_file`` returns: sums, means and extremes of its number
 columns, worked out exactly over every row.
 
 Small models read a table well and add it up badly (or reach for a spreadsheet formula the calculator
@@ -17,10 +17,14 @@ import csv
 import io
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-__all__ = ["summarize_table", "parse_number", "TABLE_SUFFIXES"]
+import orjson
+
+__all__ = ["summarize_table", "parse_number", "TABLE_SUFFIXES", "RECORD_SUFFIXES"]
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+RECORD_SUFFIXES = {".json", ".jsonl"}
 MAX_COLUMNS = 12
 _NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+")
 _DECORATION = "$€£¥ %"
@@ -29,8 +33,12 @@ _SWAP = str.maketrans(".,", ",.")
 
 def summarize_table(name: str, text: str) -> str | None:
     """The summary line for ``text``, the content of the file called ``name``; None when it is not a
-    table with a header and at least one number column."""
+    table with a header and at least one number column (or, for ``.json``/``.jsonl``, a list of
+    records with at least one number field)."""
     suffix = name[name.rfind("."):].lower() if "." in name else ""
+    if suffix in RECORD_SUFFIXES:
+        found = _records(text, suffix)
+        return _summary(*found, "records", 0, False) if found else None
     delimiter = TABLE_SUFFIXES.get(suffix)
     if delimiter is None:
         return None
@@ -45,6 +53,10 @@ def summarize_table(name: str, text: str) -> str | None:
     if parse_number(header[0], comma_decimal) is not None or not all(header):
         return None  # no header row: nothing names the columns
     kept = [row for row in body if len(row) == len(header)]
+    return _summary(header, kept, "table", len(body) - len(kept), comma_decimal)
+
+
+def _summary(header: list[str], kept: list[list[str]], kind: str, left_out: int, comma_decimal: bool) -> str | None:
     if not kept:
         return None
     label = _label_column(header, kept, comma_decimal)
@@ -60,8 +72,37 @@ def summarize_table(name: str, text: str) -> str | None:
             break
     if not parts:
         return None
-    counted = f"{len(kept)} rows" + (f" ({len(body) - len(kept)} rows of another width left out)" if len(kept) < len(body) else "")
-    return f"[table: {counted}; " + "; ".join(parts) + "]"
+    counted = (f"{len(kept)} rows" if kind == "table" else str(len(kept))) + (f" ({left_out} rows of another width left out)" if left_out else "")
+    return f"[{kind}: {counted}; " + "; ".join(parts) + "]"
+
+
+def _records(text: str, suffix: str) -> tuple[list[str], list[list[str]]] | None:
+    """Field names and rows of a JSON list of flat objects (or an object holding one such list),
+    or of JSON Lines; None for anything else."""
+    try:
+        if suffix == ".jsonl":
+            items = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(items, dict):
+        lists = [value for value in items.values() if isinstance(value, list)]
+        items = lists[0] if len(lists) == 1 else None
+    if not isinstance(items, list) or len(items) < 2 or not all(isinstance(item, dict) for item in items):
+        return None
+    header = list(dict.fromkeys(key for item in items for key in item))
+    rows = [[_cell(item.get(key)) for key in header] for item in items]
+    return header, rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # Only JSON numbers count as numbers here ("12" in quotes is text); nested values are text.
+        return value if isinstance(value, str) and parse_number(value) is None else orjson.dumps(value).decode()
+    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
 
 
 def parse_number(cell: str, comma_decimal: bool = False) -> Decimal | None:

@@ -2,8 +2,9 @@
 an absolute path elsewhere, a symlink pointing out) is refused, and a listing never follows a link
 out of the root (not even for its size).
 
-A ``.csv``/``.tsv`` file comes with one more line: its number columns' totals, means and extremes,
-worked out over every row (``_tables``), because small models add up a column badly.
+A ``.csv``/``.tsv`` file (or a ``.json``/``.jsonl`` list of records) comes with one more line: its number
+columns' totals, means and extremes, worked out over every row (``_tables``), because small models add
+up a column badly.
 
 Likely secrets are refused too unless the user allows them (``allow_secrets=True`` or
 ``ASSISTANT_ALLOW_SECRETS=1``): names such as ``.env``, ``*.pem``, ``*.key``, ``id_*``, ``.netrc``,
@@ -27,13 +28,14 @@ from pathlib import Path
 from assistant.agent.tools import Tool, ToolError
 
 from ._secrets import ALLOW_ENV, contains_key, secret_name, secrets_allowed
-from ._tables import TABLE_SUFFIXES, summarize_table
+from ._tables import RECORD_SUFFIXES, TABLE_SUFFIXES, summarize_table
 
 __all__ = ["file_tools", "read_file", "list_dir", "confine", "table_reader"]
 
 MAX_BYTES = 200_000
 MAX_ENTRIES = 500
 TABLE_MAX_BYTES = 20_000_000  # a table's totals are worked out over this much of it
+SUMMED_SUFFIXES = TABLE_SUFFIXES.keys() | RECORD_SUFFIXES
 _SECRET_HINT = f"the user can allow it with {ALLOW_ENV}=1"
 
 
@@ -81,7 +83,7 @@ def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None, summ
     if len(data) > max_bytes:
         size = target.stat().st_size
         text += f"\n[... cut: the file has {size} bytes, shown the first {max_bytes} ...]"
-    if summary and target.suffix.lower() in TABLE_SUFFIXES:
+    if summary and target.suffix.lower() in SUMMED_SUFFIXES:
         summary = _table_summary(target, data, max_bytes)
         if summary:
             text += ("" if text.endswith("\n") else "\n") + summary
@@ -151,7 +153,8 @@ def file_tools(
     base = Path(root).resolve() if root is not None else None
 
     def read_file(path: str) -> str:
-        """Read a text file. A .csv or .tsv table ends with a line of its columns' totals, means and extremes.
+        """Read a text file. A .csv/.tsv table or a JSON list of records ends with a line of its number
+        columns' totals, means and extremes.
 
         Args:
             path: The file's path, relative to the allowed directory.
