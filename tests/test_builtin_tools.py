@@ -46,6 +46,9 @@ from tools.web_search import make_web_search
     ("date('2026-12-02') + 3", "2026-12-05 (Saturday)"),
     ("10 + date('December 25 2026') - 1", "2027-01-03 (Sunday)"),
     ("weekday('2024-02-29')", "Thursday"),
+    ("12.5% of 80", "10"),
+    ("200 - 15 % of (100 + 100)", "170"),
+    ("10 % 3", "1"),
 ])
 def test_calculator_evaluates_arithmetic(expression: str, expected: str) -> None:
     assert calculator(expression) == expected

@@ -158,6 +158,8 @@ _FILE_NAME = re.compile(r"(?<![\w.])([A-Za-z_][\w-]*(?:\.[\w-]+)*\.(?:csv|tsv|tx
 _A_COLUMN = "a column is a list of numbers: use it inside sum(), mean(), median(), min(), max() or count()"
 # The functions that take a date written as text: date("2026-12-25").
 _DATE_FUNCTIONS = (_dates.date, _dates.weekday)
+# "12.5% of 80": a percentage of something ("%" alone stays the remainder, as in Python).
+_PERCENT_OF = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*%\s*of\b\s*", re.IGNORECASE)
 # What people type that Python spells differently ("^" means power in a calculator, not xor).
 _SPELLINGS = {"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 
@@ -265,6 +267,7 @@ def evaluate(expression: str, read: Callable[[str], str] | None = None) -> int |
     text = expression.split("=", 1)[0].strip()
     for typed, python in _SPELLINGS.items():
         text = text.replace(typed, python)
+    text = _PERCENT_OF.sub(r"(\1 / 100) * ", text)
     if not text:
         raise ToolError("the expression is empty")
     columns: dict[str, Any] = {}
@@ -315,7 +318,8 @@ def calculator(expression: str) -> str:
         expression: Numbers with + - * / // % and ** (or ^ for power), parentheses, the constants
             pi and e, and functions such as sqrt, log, sin, round, factorial, sum, mean, min, max.
             Dates: today(), date("2026-12-25"); a date minus a date gives days, a date plus 3 gives
-            the date 3 days later with its weekday. Example: "(2 + 3) * 4 ** 2".
+            the date 3 days later with its weekday. Percentages: "12.5% of 80".
+            Example: "(2 + 3) * 4 ** 2".
     """
     return _format(evaluate(expression))
 
