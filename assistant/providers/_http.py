@@ -107,8 +107,7 @@ class HTTPClient:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._semaphore
 
-    @contextlib.asynccontextmanager
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -119,31 +118,20 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         limit: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send one request; yield the 2xx response, raise a classified ``LLMError`` otherwise.
+    ) -> _Exchange:
+        """Send one request: ``async with client.request("POST", path, json=body) as response`` gives the
+        2xx response; any other status raises a classified ``LLMError``, and foreign exceptions raised
+        while the body is read inside the block are translated too.
 
         ``limit=False`` bypasses the concurrency limit (metadata calls must not queue behind a
         generation on a local server that answers one request at a time)."""
         url = path if path.startswith("http") else self.base_url + path
-        session = self._session_now()
         data = orjson.dumps(json) if json is not None else None
         hdrs = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
         kwargs: dict[str, Any] = {"data": data, "headers": hdrs, "params": params}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.timeouts.connect))
-        semaphore = self._limit() if limit else None
-        with translate_errors(self.provider, model):
-            if semaphore is not None:
-                await semaphore.acquire()
-            try:
-                async with session.request(method, url, **kwargs) as response:
-                    if response.status >= 400:
-                        body = await response.read()
-                        raise _with_model(classify_error(self.provider, response.status, body, response.headers), model)
-                    yield response
-            finally:
-                if semaphore is not None:
-                    semaphore.release()
+        return _Exchange(self, method, url, kwargs, model, self._limit() if limit else None)
 
     async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
         """GET metadata (model lists, health); never queued behind generations."""
@@ -196,30 +184,103 @@ def _with_model(err: LLMError, model: str) -> LLMError:
     return err
 
 
-@contextlib.contextmanager
-def translate_errors(provider: str, model: str = ""):  # type: ignore[no-untyped-def]
-    """Turn aiohttp's and asyncio's exceptions into our ``TransientError`` (the one place that does)."""
-    try:
-        yield
-    except LLMError:
-        raise
-    except (asyncio.TimeoutError, TimeoutError) as exc:
-        raise TransientError(f"request timed out ({type(exc).__name__})", provider=provider, model=model) from None
-    except aiohttp.InvalidURL as exc:
-        raise UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.") from None
-    except aiohttp.ClientConnectorError as exc:
+class _Exchange:
+    """One request as an async context manager (what ``HTTPClient.request`` returns). A class rather than
+    an ``asynccontextmanager`` generator: that costs every call and every stream several frames more."""
+
+    __slots__ = ("_client", "_method", "_url", "_kwargs", "_model", "_semaphore", "_response")
+
+    def __init__(self, client: HTTPClient, method: str, url: str, kwargs: dict[str, Any], model: str,
+                 semaphore: asyncio.Semaphore | None) -> None:
+        self._client = client
+        self._method = method
+        self._url = url
+        self._kwargs = kwargs
+        self._model = model
+        self._semaphore = semaphore
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        client = self._client
+        semaphore = self._semaphore
+        with translate_errors(client.provider, self._model):
+            session = client._session_now()
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                response = await session.request(self._method, self._url, **self._kwargs)
+                try:
+                    await response.__aenter__()
+                    if response.status >= 400:
+                        body = await response.read()
+                        raise _with_model(classify_error(client.provider, response.status, body, response.headers),
+                                          self._model)
+                except BaseException as exc:
+                    await response.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+            except BaseException:
+                if semaphore is not None:
+                    semaphore.release()
+                raise
+        self._response = response
+        return response
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        response = self._response
+        assert response is not None
+        try:
+            with translate_errors(self._client.provider, self._model):
+                await response.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._semaphore is not None:
+                self._semaphore.release()
+        if exc is not None and not isinstance(exc, LLMError):
+            translated = _translated(exc, self._client.provider, self._model)
+            if translated is not None:
+                raise translated from None
+
+
+class translate_errors:  # noqa: N801 - used like contextlib.suppress
+    """``with translate_errors(provider, model):`` turns aiohttp's and asyncio's exceptions into our
+    ``TransientError`` (the one place that does); our own errors and anything else pass unchanged."""
+
+    __slots__ = ("_provider", "_model")
+
+    def __init__(self, provider: str, model: str = "") -> None:
+        self._provider = provider
+        self._model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, LLMError):
+            return
+        translated = _translated(exc, self._provider, self._model)
+        if translated is not None:
+            raise translated from None
+
+
+def _translated(exc: BaseException, provider: str, model: str) -> Exception | None:
+    """Our error for a foreign exception, or None to let it pass (cancellation, our own bugs)."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return TransientError(f"request timed out ({type(exc).__name__})", provider=provider, model=model)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.")
+    if isinstance(exc, aiohttp.ClientConnectorError):
         # code "connect_failed": nothing answered at all (a local server that is not running); the
         # router moves on at once instead of backing off.
-        raise TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider,
-                             model=model, code="connect_failed") from None
-    except aiohttp.ClientPayloadError as exc:
-        raise TransientError(f"response body broken off: {exc}", provider=provider, model=model) from None
-    except aiohttp.ClientError as exc:
-        raise TransientError(f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model) from None
-    except orjson.JSONDecodeError as exc:
-        raise TransientError(f"provider sent malformed JSON: {exc}", provider=provider, model=model) from None
-    except (ConnectionError, OSError) as exc:
-        raise TransientError(f"connection failed: {exc}", provider=provider, model=model) from None
+        return TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider,
+                              model=model, code="connect_failed")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransientError(f"response body broken off: {exc}", provider=provider, model=model)
+    if isinstance(exc, aiohttp.ClientError):
+        return TransientError(f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model)
+    if isinstance(exc, orjson.JSONDecodeError):
+        return TransientError(f"provider sent malformed JSON: {exc}", provider=provider, model=model)
+    if isinstance(exc, (ConnectionError, OSError)):
+        return TransientError(f"connection failed: {exc}", provider=provider, model=model)
+    return None
 
 
 class SSEDecoder:
