@@ -1,8 +1,8 @@
-"""The wire layer every client stands on: one aiohttp session, error translation, stream framing.
+"""The wire layer every client stands on: one aiohttp session, one request, error translation.
 
 Foreign exceptions are translated here and nowhere else: aiohttp errors and ``asyncio.TimeoutError``
 become ``TransientError``; every non-2xx answer goes to ``classify_error``. Provider modules never
-catch ``aiohttp.*`` themselves.
+catch ``aiohttp.*`` themselves. Cutting a streamed body into events is ``_framing``'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -23,7 +23,7 @@ from .timeouts import Timeouts
 if TYPE_CHECKING:
     from .specs import ProviderSpec
 
-__all__ = ["HTTPClient", "SpecClient", "SSEDecoder", "drain", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+__all__ = ["HTTPClient", "SpecClient", "drain", "loads", "translate_errors"]
 
 _CHUNK = 1 << 16
 
@@ -283,91 +283,6 @@ def _translated(exc: BaseException, provider: str, model: str) -> Exception | No
     return None
 
 
-class SSEDecoder:
-    """Server-sent events from bytes as they arrive: ``feed(read)`` returns the ``(event, data)`` pairs
-    that read completed, ``close()`` what the body's end completes. Comments, ``id:`` and ``retry:`` are
-    skipped, multi-line data joined by LF, LF or CRLF line endings, no line-length limit.
-
-    A plain (sync) object, so a client's own read loop can frame events without an async-generator layer
-    per event: it runs once per streamed chunk.
-    """
-
-    __slots__ = ("_buffer", "_event", "_data")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._event = ""
-        self._data: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        out: list[tuple[str, bytes]] = []
-        if self._data or self._event or b"\r" in buffer:
-            # CRLF framing, or an event begun in an earlier read: line by line.
-            lines = buffer.split(b"\n")
-            self._buffer = lines.pop()
-            self._lines(lines, out)
-            return out
-        # LF framing between events: whole events at once.
-        cut = buffer.rfind(b"\n\n")
-        if cut < 0:
-            self._buffer = buffer
-            return out
-        self._buffer = buffer[cut + 2 :]
-        payloads = buffer[6:cut].split(b"\n\ndata: ")
-        if buffer[:6] == b"data: " and b"\n" not in b"".join(payloads):
-            # Every event of this read is one "data: ..." line (nearly every read of every stream), so
-            # one split cut out the payloads; the LF test is one pass in C, not a look at each event.
-            return [("message", data) for data in payloads]
-        for block in buffer[:cut].split(b"\n\n"):
-            if block[:6] == b"data: " and b"\n" not in block:
-                out.append(("message", block[6:]))
-            elif block:
-                self._lines(block.split(b"\n"), out)
-                self._lines([b""], out)
-        return out
-
-    def close(self) -> list[tuple[str, bytes]]:
-        """The events the end of the body completes: a last event without its blank line is delivered."""
-        out: list[tuple[str, bytes]] = []
-        lines = self._buffer.split(b"\n")
-        last = lines.pop().rstrip(b"\r")
-        self._buffer = b""
-        self._lines(lines, out)
-        if last[:5] == b"data:":
-            self._data.append(last[6:] if last[5:6] == b" " else last[5:])
-        if self._data:
-            out.append((self._event or "message", b"\n".join(self._data)))
-        self._event, self._data = "", []
-        return out
-
-    def _lines(self, lines: list[bytes], out: list[tuple[str, bytes]]) -> None:
-        data = self._data
-        for line in lines:
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if not line:
-                if data:
-                    out.append((self._event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
-                    data = self._data = []
-                self._event = ""
-            elif line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line[:6] == b"event:":
-                self._event = line[6:].strip().decode("utf-8", "replace")
-            # ":" comments, id: and retry: carry nothing a chat client needs.
-
-
-async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events as ``(event, data)`` (see ``SSEDecoder``)."""
-    decoder = SSEDecoder()
-    async for chunk in response.content.iter_any():
-        for item in decoder.feed(chunk):
-            yield item
-    for item in decoder.close():
-        yield item
-
-
 async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
     """Read what is left of a body whose last event has arrived (the end of a chunked body often comes
     in a later packet than ``data: [DONE]``), so aiohttp can reuse the connection instead of closing it.
@@ -380,83 +295,3 @@ async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
         async with asyncio.timeout(within):
             while await content.readany():
                 pass
-
-
-async def iter_ndjson(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """One JSON value per line (Ollama); blank lines skipped (a CR before the LF is JSON whitespace).
-    Lines are split here, in the one async-generator layer a streamed chunk passes through."""
-    buffer = b""
-    async for chunk in response.content.iter_any():
-        if buffer:
-            chunk = buffer + chunk
-        lines = chunk.split(b"\n")
-        buffer = lines.pop()
-        for line in lines:
-            if line.strip():
-                yield loads(line)
-    if buffer.strip():
-        yield loads(buffer)
-
-
-async def iter_json_array(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """Elements of one JSON array as each completes (Gemini ``streamGenerateContent`` without SSE)."""
-    scanner = _ArrayScanner()
-    async for chunk in response.content.iter_any():
-        for item in scanner.feed(chunk):
-            yield item
-    for item in scanner.feed(b"", final=True):
-        yield item
-
-
-class _ArrayScanner:
-    """Finds complete top-level elements of a streamed JSON array by tracking depth and strings."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
-        self._start = -1
-        self._top: int | None = None
-
-    def feed(self, chunk: bytes, final: bool = False) -> list[Any]:
-        self._buf += chunk
-        out: list[Any] = []
-        buf = self._buf
-        i = self._pos
-        n = len(buf)
-        while i < n:
-            c = buf[i]
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif c == 0x5C:  # backslash
-                    self._escape = True
-                elif c == 0x22:
-                    self._in_string = False
-            elif c == 0x22:
-                self._in_string = True
-            elif c in (0x7B, 0x5B):  # { [
-                if self._depth == 0 and self._top is None:
-                    self._top = c
-                self._depth += 1
-                if self._start < 0 and self._depth == (2 if self._top == 0x5B else 1):
-                    self._start = i
-            elif c in (0x7D, 0x5D):
-                self._depth -= 1
-                if self._start >= 0 and self._depth == (1 if self._top == 0x5B else 0):
-                    out.append(loads(bytes(buf[self._start : i + 1])))
-                    self._start = -1
-            i += 1
-        if self._start < 0:
-            del buf[:i]
-            i = 0
-        elif self._start > 0:
-            del buf[: self._start]
-            i -= self._start
-            self._start = 0
-        self._pos = i
-        if final and self._start >= 0 and buf.strip():
-            raise TransientError("stream ended inside a JSON element")
-        return out

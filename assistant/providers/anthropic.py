@@ -18,7 +18,8 @@ from ..messages import ChatRequest, ChatResponse, ModelInfo, StreamEvent
 from ._anthropic_request import map_request
 from ._cache_control import add_anthropic_breakpoints, wants_breakpoints
 from ._anthropic_response import FINISH_REASONS, AnthropicAssembler, as_message, process_message, stream_error
-from ._http import SpecClient, iter_sse, loads
+from ._framing import iter_sse
+from ._http import SpecClient, loads
 from .base import collect
 
 if TYPE_CHECKING:

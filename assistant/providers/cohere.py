@@ -19,7 +19,8 @@ import orjson
 
 from ..errors import LLMError, TransientError, classify_error
 from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage, new_call_id
-from ._http import SpecClient, iter_sse, loads, translate_errors
+from ._framing import iter_sse
+from ._http import SpecClient, loads, translate_errors
 from .base import ResponseBuilder, collect, parse_arguments
 
 __all__ = ["CohereClient", "FINISH_REASONS"]

@@ -32,7 +32,8 @@ from ..messages import (
 )
 from ._attachments import gemini_parts
 from ._gemini_schema import is_empty_object, to_gemini_schema
-from ._http import SpecClient, iter_json_array, iter_sse, loads
+from ._framing import iter_json_array, iter_sse
+from ._http import SpecClient, loads
 from .base import ResponseBuilder, parse_arguments
 
 __all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]

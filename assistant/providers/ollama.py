@@ -32,7 +32,8 @@ from ..messages import (
     new_call_id,
 )
 from ._attachments import ollama_images
-from ._http import SpecClient, iter_ndjson
+from ._framing import iter_ndjson
+from ._http import SpecClient
 from .base import ResponseBuilder, parse_arguments
 from .reasoning import nearest_level
 
