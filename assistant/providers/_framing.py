@@ -9,7 +9,6 @@ in and gets back what that read completed, with no async-generator layer per eve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -198,35 +197,3 @@ class JSONArrayDecoder:
         if final and self._start >= 0 and buf.strip():
             raise TransientError("stream ended inside a JSON element")
         return out
-
-
-async def iter_sse(response: Any) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events as ``(event, data)`` (see ``SSEDecoder``)."""
-    decoder = SSEDecoder()
-    async for chunk in response.content.iter_any():
-        for item in decoder.feed(chunk):
-            yield item
-    for item in decoder.close():
-        yield item
-
-
-async def iter_ndjson(response: Any) -> AsyncIterator[Any]:
-    """One JSON value per line (Ollama); blank lines skipped."""
-    decoder = NDJSONDecoder()
-    async for chunk in response.content.iter_any():
-        for line in decoder.feed(chunk):
-            if line.strip():
-                yield orjson.loads(line)
-    for line in decoder.close():
-        if line.strip():
-            yield orjson.loads(line)
-
-
-async def iter_json_array(response: Any) -> AsyncIterator[Any]:
-    """Elements of one JSON array as each completes (Gemini ``streamGenerateContent`` without SSE)."""
-    decoder = JSONArrayDecoder()
-    async for chunk in response.content.iter_any():
-        for item in decoder.feed(chunk):
-            yield item
-    for item in decoder.feed(b"", final=True):
-        yield item
