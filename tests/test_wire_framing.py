@@ -118,6 +118,97 @@ async def test_a_stalled_server_hits_the_read_timeout(fake_server) -> None:
     assert "timed out" in info.value.message
 
 
+def _openai_chunk(text: str) -> bytes:
+    return b'data: {"choices":[{"index":0,"delta":{"content":"' + text.encode() + b'"},"finish_reason":null}]}\n\n'
+
+
+_FINISH = b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+
+
+async def test_a_stream_whose_server_goes_quiet_hits_the_read_timeout(fake_server) -> None:
+    import asyncio
+    import time
+
+    from assistant.messages import ChatRequest, Message
+    from assistant.providers import create_client
+    from assistant.providers.timeouts import Timeouts
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_openai_chunk("Hel"))
+        await asyncio.sleep(3)
+        return response
+
+    client = create_client("vllm", base_url=fake_server(stalls).url + "/v1", timeouts=Timeouts(connect=1, read=0.2, total=10))
+    started = time.monotonic()
+    texts = []
+    with pytest.raises(TransientError) as info:
+        async for event in client.stream(ChatRequest(model="m", messages=[Message.user("hi")])):
+            texts.append(event.text)
+    await client.aclose()
+    assert texts == ["Hel"]
+    assert "timed out" in info.value.message
+    # The read timeout ended it: not the server's own end (3 s) nor the total (10 s).
+    assert 0.2 <= time.monotonic() - started < 2.5
+
+
+async def test_a_slow_stream_that_keeps_sending_outlives_its_read_timeout(fake_server) -> None:
+    import asyncio
+
+    from assistant.messages import ChatRequest, Message
+    from assistant.providers import create_client
+    from assistant.providers.timeouts import Timeouts
+
+    async def trickles(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(10):  # a second in all, never more than 0.1 s apart
+            await response.write(_openai_chunk(str(i)))
+            await asyncio.sleep(0.1)
+        await response.write(_FINISH)
+        return response
+
+    client = create_client("vllm", base_url=fake_server(trickles).url + "/v1", timeouts=Timeouts(connect=1, read=0.3, total=10))
+    text = [e.text async for e in client.stream(ChatRequest(model="m", messages=[Message.user("hi")])) if e.type == "text"]
+    await client.aclose()
+    assert "".join(text) == "0123456789"
+
+
+async def test_a_slow_consumer_is_not_timed_out_while_the_server_waits_for_it(fake_server) -> None:
+    """The server sends more than the client buffers, then waits for the socket (back-pressure) while
+    our caller dawdles for several read timeouts: that silence is ours, not the server's."""
+    import asyncio
+
+    from assistant.messages import ChatRequest, Message
+    from assistant.providers import create_client
+    from assistant.providers.timeouts import Timeouts
+
+    piece = "x" * 1000
+
+    async def floods(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(4000):  # ~4 MB: more than aiohttp's buffer and the socket's together
+            await response.write(_openai_chunk(piece))
+        await response.write(_FINISH)
+        return response
+
+    client = create_client("vllm", base_url=fake_server(floods).url + "/v1", timeouts=Timeouts(connect=1, read=0.2, total=30))
+    count = 0
+    done = None
+    async for event in client.stream(ChatRequest(model="m", messages=[Message.user("hi")])):
+        if event.type == "text":
+            count += 1
+            if count == 1:
+                await asyncio.sleep(1.0)  # five read timeouts with the server blocked on us
+        elif event.type == "done":
+            done = event
+    await client.aclose()
+    assert done is not None and done.response.finish_reason == "stop"
+    assert done.response.text == piece * 4000
+
+
 def _reference_sse(body: bytes, *, ended: bool = True) -> list[tuple[str, bytes]]:
     """The SSE rules, one line at a time (what ``SSEDecoder`` must agree with however reads split);
     ``ended=False``: only what the lines received so far complete."""

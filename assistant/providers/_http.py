@@ -118,20 +118,23 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         limit: bool = True,
+        stream: bool = False,
     ) -> _Exchange:
         """Send one request: ``async with client.request("POST", path, json=body) as response`` gives the
         2xx response; any other status raises a classified ``LLMError``, and foreign exceptions raised
         while the body is read inside the block are translated too.
 
         ``limit=False`` bypasses the concurrency limit (metadata calls must not queue behind a
-        generation on a local server that answers one request at a time)."""
+        generation on a local server that answers one request at a time). ``stream=True`` for a body
+        read as it arrives: ``timeouts.read`` then bounds the server's silences with one ``_StallGuard``
+        instead of aiohttp re-arming a timer on every network read."""
         url = path if path.startswith("http") else self.base_url + path
         data = orjson.dumps(json) if json is not None else None
         hdrs = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
         kwargs: dict[str, Any] = {"data": data, "headers": hdrs, "params": params}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.timeouts.connect))
-        return _Exchange(self, method, url, kwargs, model, self._limit() if limit else None)
+        return _Exchange(self, method, url, kwargs, model, self._limit() if limit else None, stream)
 
     async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
         """GET metadata (model lists, health); never queued behind generations."""
@@ -188,17 +191,19 @@ class _Exchange:
     """One request as an async context manager (what ``HTTPClient.request`` returns). A class rather than
     an ``asynccontextmanager`` generator: that costs every call and every stream several frames more."""
 
-    __slots__ = ("_client", "_method", "_url", "_kwargs", "_model", "_semaphore", "_response")
+    __slots__ = ("_client", "_method", "_url", "_kwargs", "_model", "_semaphore", "_stream", "_response", "_guard")
 
     def __init__(self, client: HTTPClient, method: str, url: str, kwargs: dict[str, Any], model: str,
-                 semaphore: asyncio.Semaphore | None) -> None:
+                 semaphore: asyncio.Semaphore | None, stream: bool) -> None:
         self._client = client
         self._method = method
         self._url = url
         self._kwargs = kwargs
         self._model = model
         self._semaphore = semaphore
+        self._stream = stream
         self._response: aiohttp.ClientResponse | None = None
+        self._guard: _StallGuard | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
         client = self._client
@@ -223,11 +228,22 @@ class _Exchange:
                     semaphore.release()
                 raise
         self._response = response
+        limit = client.timeouts.read
+        connection = response.connection
+        if (self._stream and limit and "timeout" not in self._kwargs and connection is not None
+                and connection.protocol is not None):
+            # aiohttp's sock_read (which bounded the wait for these headers) cancels and re-arms a timer
+            # on every network read of the body; the guard looks a few times per limit instead. The same
+            # switch aiohttp makes itself once a websocket handshake is done.
+            connection.protocol.read_timeout = None
+            self._guard = _StallGuard(response.content, connection.transport, limit)
         return response
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         response = self._response
         assert response is not None
+        if self._guard is not None:
+            self._guard.close()
         try:
             with translate_errors(self._client.provider, self._model):
                 await response.__aexit__(exc_type, exc, tb)
@@ -238,6 +254,44 @@ class _Exchange:
             translated = _translated(exc, self._client.provider, self._model)
             if translated is not None:
                 raise translated from None
+
+
+class _StallGuard:
+    """Ends a streamed body whose server has sent nothing for ``limit`` seconds (``Timeouts.read``), as
+    aiohttp's sock_read would: its read then raises ``TimeoutError``. One timer that looks every quarter
+    of the limit, so a stall is caught between 1 and 1.25 limits after the last byte; silence while
+    the transport is paused (our consumer behind, the buffer full) is not the server's."""
+
+    __slots__ = ("_content", "_transport", "_period", "_handle", "_seen", "_idle")
+
+    _LOOKS = 4
+
+    def __init__(self, content: aiohttp.StreamReader, transport: asyncio.Transport | None, limit: float) -> None:
+        self._content = content
+        self._transport = transport
+        self._period = limit / self._LOOKS
+        self._seen = -1
+        self._idle = 0
+        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
+
+    def _look(self) -> None:
+        content = self._content
+        if content.is_eof() or content.exception() is not None:
+            return
+        arrived = content.total_bytes
+        transport = self._transport
+        if arrived != self._seen or (transport is not None and not transport.is_reading()):
+            self._seen = arrived
+            self._idle = 0
+        else:
+            self._idle += 1
+            if self._idle >= self._LOOKS:
+                content.set_exception(aiohttp.ServerTimeoutError("no data from the server within the read timeout"))
+                return
+        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
+
+    def close(self) -> None:
+        self._handle.cancel()
 
 
 class translate_errors:  # noqa: N801 - used like contextlib.suppress

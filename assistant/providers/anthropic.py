@@ -66,7 +66,7 @@ class AnthropicClient(SpecClient):
         schema_answer = request.response_schema is not None
         assembler = AnthropicAssembler(self.provider, request.model, schema_answer=schema_answer)
         try:
-            async with self.request("POST", _MESSAGES, json=body, model=request.model) as response:
+            async with self.request("POST", _MESSAGES, json=body, model=request.model, stream=True) as response:
                 if "json" in response.headers.get("Content-Type", ""):
                     # A gateway that ignores "stream": true answers with one whole message.
                     whole = as_message(loads(await response.read()), self.provider, request.model)

@@ -50,7 +50,8 @@ class CohereClient(SpecClient):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         reader = _StreamReader(self.provider, request.model)
         try:
-            async with self.request("POST", _CHAT, json=_map_request(request, stream=True), model=request.model) as resp:
+            async with self.request("POST", _CHAT, json=_map_request(request, stream=True), model=request.model,
+                                    stream=True) as resp:
                 # One loop from socket to caller: it runs once per network read.
                 decoder = SSEDecoder()
                 content = resp.content

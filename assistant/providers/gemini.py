@@ -219,7 +219,8 @@ class GeminiClient(SpecClient):
         reader = AnswerReader(self.provider, request.model)
         body = build_body(request, self.provider)
         try:
-            async with self.request("POST", path, json=body, model=request.model, params={"alt": "sse"}) as response:
+            async with self.request("POST", path, json=body, model=request.model, params={"alt": "sse"},
+                                    stream=True) as response:
                 sse = "event-stream" in response.headers.get("Content-Type", "")
                 # Without alt=sse (or from a proxy that drops it) the answer is "[{...}\n,\r\n{...}]".
                 decoder, scanner = (SSEDecoder(), None) if sse else (None, JSONArrayDecoder())

@@ -225,7 +225,7 @@ class OllamaClient(SpecClient):
         builder = reader.builder
         body = build_body(request, stream=True)
         try:
-            async with self.request("POST", "/api/chat", json=body, model=request.model) as response:
+            async with self.request("POST", "/api/chat", json=body, model=request.model, stream=True) as response:
                 # One loop from socket to caller: it runs once per network read.
                 decoder = NDJSONDecoder()
                 content = response.content

@@ -44,7 +44,8 @@ class OpenAICompatClient(SpecClient):
         """
         body = self._map_request(request, stream=True)
         reader = StreamReader(self.provider, request.model)
-        async with self.request("POST", self._prefix + "/chat/completions", json=body, model=request.model) as response:
+        async with self.request("POST", self._prefix + "/chat/completions", json=body, model=request.model,
+                                stream=True) as response:
             if not _is_event_stream(response.headers.get("Content-Type", "")):
                 # Some servers ignore "stream": true and answer with one JSON document.
                 for event in replay(process_response(loads(await response.read()), self.provider, request.model)):
