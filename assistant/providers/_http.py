@@ -18,6 +18,7 @@ import orjson
 
 from ..errors import LLMError, TransientError, UsageError, classify_error
 from ..errors.redact import register_secret
+from ._watch import StallGuard, Watchdog
 from .timeouts import Timeouts
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["HTTPClient", "SpecClient", "drain", "loads", "translate_errors"]
 
 _CHUNK = 1 << 16
+_JSON = {"Content-Type": "application/json"}  # aiohttp copies request headers: never mutated
+# Above this a request body may take a while to send: aiohttp's own read timer, which starts once the
+# body is written, bounds that call instead of the watchdog.
+_WATCHED_BODY = 1 << 18
 
 
 def loads(data: bytes | str) -> Any:
@@ -70,6 +75,8 @@ class HTTPClient:
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        self._watchdog: Watchdog | None = None
+        self._untimed = aiohttp.ClientTimeout()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -96,6 +103,10 @@ class HTTPClient:
             )
             self._session_loop = loop
             self._semaphore = None
+            if self._watchdog is not None:
+                self._watchdog.close()
+            self._watchdog = Watchdog(self.timeouts.read, self.timeouts.total, self.timeouts.connect)
+            self._untimed = aiohttp.ClientTimeout(sock_connect=self.timeouts.connect)  # the watchdog's calls
         return self._session
 
     def _limit(self) -> asyncio.Semaphore | None:
@@ -126,7 +137,7 @@ class HTTPClient:
 
         ``limit=False`` bypasses the concurrency limit (metadata calls must not queue behind a
         generation on a local server that answers one request at a time). ``stream=True`` for a body
-        read as it arrives: ``timeouts.read`` then bounds the server's silences with one ``_StallGuard``
+        read as it arrives: ``timeouts.read`` then bounds the server's silences with one ``StallGuard``
         instead of aiohttp re-arming a timer on every network read."""
         url = path if path.startswith("http") else self.base_url + path
         data = orjson.dumps(json) if json is not None else None
@@ -142,11 +153,51 @@ class HTTPClient:
             return loads(await response.read())
 
     async def post_json(self, path: str, body: Any, *, model: str = "", params: Mapping[str, str] | None = None) -> Any:
-        async with self.request("POST", path, json=body, model=model, params=params) as response:
-            raw = await response.read()
-            return loads(raw) if raw.strip() else {}  # malformed JSON is translated by request()
+        """POST a JSON body and read a whole JSON answer: ``request()``'s contract (a non-2xx status
+        raises classified, foreign errors are translated, malformed JSON too) in one flat coroutine,
+        since this is every non-streamed call's path. Its time limits are the session's ``Watchdog``'s
+        instead of aiohttp's timers (a body too big to send at once keeps aiohttp's)."""
+        data = orjson.dumps(body)
+        session = self._session_now()
+        watchdog = self._watchdog
+        assert watchdog is not None
+        if len(data) > _WATCHED_BODY or not watchdog.active:
+            async with self.request("POST", path, json=body, model=model, params=params) as response:
+                raw = await response.read()
+                return loads(raw) if raw.strip() else {}
+        url = path if path.startswith("http") else self.base_url + path
+        semaphore = self._limit()
+        with translate_errors(self.provider, model):
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    call = watchdog.watch(deadline)
+                    try:
+                        response = await session.request("POST", url, data=data, headers=_JSON, params=params,
+                                                         timeout=self._untimed)
+                        try:
+                            connection = response.connection
+                            if connection is not None:
+                                call.transport = connection.transport
+                            call.content = response.content
+                            raw = await response.read()
+                            if response.status >= 400:
+                                raise _with_model(classify_error(self.provider, response.status, raw,
+                                                                 response.headers), model)
+                        finally:
+                            response.release()
+                            await response.wait_for_close()
+                    finally:
+                        watchdog.forget(call)
+            finally:
+                if semaphore is not None:
+                    semaphore.release()
+            return loads(raw) if raw.strip() else {}
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             with contextlib.suppress(RuntimeError):
@@ -203,7 +254,7 @@ class _Exchange:
         self._semaphore = semaphore
         self._stream = stream
         self._response: aiohttp.ClientResponse | None = None
-        self._guard: _StallGuard | None = None
+        self._guard: StallGuard | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
         client = self._client
@@ -236,7 +287,7 @@ class _Exchange:
             # on every network read of the body; the guard looks a few times per limit instead. The same
             # switch aiohttp makes itself once a websocket handshake is done.
             connection.protocol.read_timeout = None
-            self._guard = _StallGuard(response.content, connection.transport, limit)
+            self._guard = StallGuard(response.content, connection.transport, limit)
         return response
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
@@ -254,44 +305,6 @@ class _Exchange:
             translated = _translated(exc, self._client.provider, self._model)
             if translated is not None:
                 raise translated from None
-
-
-class _StallGuard:
-    """Ends a streamed body whose server has sent nothing for ``limit`` seconds (``Timeouts.read``), as
-    aiohttp's sock_read would: its read then raises ``TimeoutError``. One timer that looks every quarter
-    of the limit, so a stall is caught between 1 and 1.25 limits after the last byte; silence while
-    the transport is paused (our consumer behind, the buffer full) is not the server's."""
-
-    __slots__ = ("_content", "_transport", "_period", "_handle", "_seen", "_idle")
-
-    _LOOKS = 4
-
-    def __init__(self, content: aiohttp.StreamReader, transport: asyncio.Transport | None, limit: float) -> None:
-        self._content = content
-        self._transport = transport
-        self._period = limit / self._LOOKS
-        self._seen = -1
-        self._idle = 0
-        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
-
-    def _look(self) -> None:
-        content = self._content
-        if content.is_eof() or content.exception() is not None:
-            return
-        arrived = content.total_bytes
-        transport = self._transport
-        if arrived != self._seen or (transport is not None and not transport.is_reading()):
-            self._seen = arrived
-            self._idle = 0
-        else:
-            self._idle += 1
-            if self._idle >= self._LOOKS:
-                content.set_exception(aiohttp.ServerTimeoutError("no data from the server within the read timeout"))
-                return
-        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
-
-    def close(self) -> None:
-        self._handle.cancel()
 
 
 class translate_errors:  # noqa: N801 - used like contextlib.suppress

@@ -17,7 +17,7 @@ import orjson
 from ..errors import LLMError, TransientError, classify_error
 from ..messages import ChatResponse, FinishReason, StreamEvent, ToolCall, Usage, new_call_id
 from ._framing import SSEDecoder
-from .base import ResponseBuilder, parse_arguments
+from .base import ResponseBuilder, normalize_finish, parse_arguments
 
 __all__ = ["FINISH_REASONS", "StreamReader", "process_response", "replay", "stream_error"]
 
@@ -225,12 +225,24 @@ def process_response(data: Any, provider: str, model: str) -> ChatResponse:
         # HTTP 200 without an answer in it (an overloaded gateway's placeholder): nothing to read.
         raise TransientError("provider answered HTTP 200 without choices", provider=provider, model=model,
                              body=orjson.dumps(data).decode()[:500], code="no_choices")
-    builder = ResponseBuilder(provider, data.get("model") or model, streaming=False)
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        builder.usage = _usage(usage)
     choice = choices[0]
     message = choice.get("message") or {}
+    usage = data.get("usage")
+    content = message.get("content")
+    if (content is None or type(content) is str and content[:1] != "<" and not content[:1].isspace()) and not (
+            message.get("tool_calls") or message.get("function_call")):
+        # The everyday answer, plain text that cannot open a <think> block: what the builder would make.
+        raw_finish = choice.get("finish_reason")
+        reasoning = _reasoning_of(message)
+        return ChatResponse.make(
+            text=content or "", reasoning=reasoning[0] if reasoning else None, tool_calls=[],
+            finish_reason=normalize_finish(raw_finish, FINISH_REASONS, False), raw_finish_reason=raw_finish,
+            usage=_usage(usage) if isinstance(usage, dict) else Usage.make(), model=data.get("model") or model,
+            provider=provider, attempts=[], opaque={},
+        )
+    builder = ResponseBuilder(provider, data.get("model") or model, streaming=False)
+    if isinstance(usage, dict):
+        builder.usage = _usage(usage)
     for piece in _reasoning_of(message):
         builder.add_reasoning(piece)
     for kind, piece in _content_parts(message.get("content")):
