@@ -77,9 +77,10 @@ class Watch:
 class Watchdog:
     """Bounds every call registered with it: no answer headers within ``connect + read`` of the start
     (the connection may be new: aiohttp's read timer starts only once the request is written, so for a
-    small body this is as lenient, give or take a DNS lookup), no body byte for ``read``, nothing past ``total``. One
-    timer for all of them, ticking while calls come (a quiet tick stops it); a limit that passes ends
-    the call through its ``asyncio.timeout``, so the caller's task sees ``TimeoutError``."""
+    small body this is as lenient, give or take a DNS lookup), no body byte for ``read``, nothing past
+    ``total``; each caught within a quarter of the smaller limit after it passes. One timer for all of
+    them, ticking while calls come (a quiet tick stops it); a limit that passes ends the call through
+    its ``asyncio.timeout``, so the caller's task sees ``TimeoutError``."""
 
     __slots__ = ("_read", "_total", "_first", "_period", "_looks", "_calls", "_handle", "_busy")
 
