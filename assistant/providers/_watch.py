@@ -90,7 +90,7 @@ class Watchdog:
         self._first = (read or 0.0) + (connect or 0.0)
         limits = [x for x in (self._read, self._total) if x]
         self._period = min(limits) / LOOKS if limits else 0.0
-        self._looks = math.ceil(self._read / self._period) if self._read else 0
+        self._looks = math.ceil(self._read / self._period - 1e-9) if self._read else 0  # 4 when read is the smaller
         self._calls: set[Watch] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._busy = False
