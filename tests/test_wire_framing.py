@@ -9,7 +9,8 @@ import pytest
 from aiohttp import web
 
 from assistant.errors import TransientError
-from assistant.providers._http import HTTPClient, SSEDecoder, _ArrayScanner, iter_json_array, iter_ndjson, iter_sse
+from assistant.providers._framing import JSONArrayDecoder, NDJSONDecoder, SSEDecoder
+from assistant.providers._http import HTTPClient
 
 
 def _chunked_server(fake_server, body: bytes, piece: int, content_type: str = "text/event-stream"):
@@ -24,9 +25,15 @@ def _chunked_server(fake_server, body: bytes, piece: int, content_type: str = "t
     return fake_server(handler)
 
 
-async def _collect(server, reader) -> list:
+async def _collect(server, decoder) -> list:
+    """What a client's read loop gets from ``decoder`` over a real response, read by read."""
+    out: list = []
     async with aiohttp.ClientSession() as session, session.get(server.url) as response:
-        return [item async for item in reader(response)]
+        while read := await response.content.readany():
+            out += decoder.feed(read)
+    if isinstance(decoder, JSONArrayDecoder):
+        return out + decoder.feed(b"", final=True)
+    return out + decoder.close()
 
 
 @pytest.mark.parametrize("piece", [1, 3, 7, 4096])
@@ -39,7 +46,7 @@ async def test_sse_handles_crlf_comments_events_and_multiline_data(fake_server, 
         b"data: [DONE]\n\n"
     )
     server = _chunked_server(fake_server, body, piece)
-    events = await _collect(server, iter_sse)
+    events = await _collect(server, SSEDecoder())
     assert events == [
         ("message_start", b'{"a":1}'),
         ("message", b"line one\nline two"),
@@ -50,36 +57,36 @@ async def test_sse_handles_crlf_comments_events_and_multiline_data(fake_server, 
 
 async def test_sse_delivers_a_final_event_without_trailing_blank_line(fake_server) -> None:
     server = _chunked_server(fake_server, b"data: {\"x\":1}\n\ndata: {\"y\":2}", 5)
-    assert await _collect(server, iter_sse) == [("message", b'{"x":1}'), ("message", b'{"y":2}')]
+    assert await _collect(server, SSEDecoder()) == [("message", b'{"x":1}'), ("message", b'{"y":2}')]
 
 
 async def test_sse_accepts_lines_longer_than_aiohttp_line_limit(fake_server) -> None:
     big = b"x" * 300_000
     server = _chunked_server(fake_server, b"data: " + big + b"\n\n", 65536)
-    assert await _collect(server, iter_sse) == [("message", big)]
+    assert await _collect(server, SSEDecoder()) == [("message", big)]
 
 
 @pytest.mark.parametrize("piece", [1, 5, 4096])
-async def test_ndjson_skips_blank_lines_and_parses_each_object(fake_server, piece: int) -> None:
+async def test_ndjson_gives_each_line_with_the_last_one_unterminated(fake_server, piece: int) -> None:
     body = b'{"a":1}\n\n{"b":"two\\nlines"}\r\n{"done":true}'
     server = _chunked_server(fake_server, body, piece, "application/x-ndjson")
-    assert await _collect(server, iter_ndjson) == [{"a": 1}, {"b": "two\nlines"}, {"done": True}]
+    assert await _collect(server, NDJSONDecoder()) == [b'{"a":1}', b"", b'{"b":"two\\nlines"}\r', b'{"done":true}']
 
 
 @pytest.mark.parametrize("piece", [1, 2, 13, 4096])
 async def test_json_array_stream_yields_each_element_as_it_completes(fake_server, piece: int) -> None:
     body = b'[{"t": "a]}\\"b", "n": [1, {"x": [2]}]}\n,\n{"t": "c"}\n]'
     server = _chunked_server(fake_server, body, piece, "application/json")
-    assert await _collect(server, iter_json_array) == [{"t": 'a]}"b', "n": [1, {"x": [2]}]}, {"t": "c"}]
+    assert await _collect(server, JSONArrayDecoder()) == [{"t": 'a]}"b', "n": [1, {"x": [2]}]}, {"t": "c"}]
 
 
 def test_json_array_scanner_returns_a_bare_error_object() -> None:
-    scanner = _ArrayScanner()
+    scanner = JSONArrayDecoder()
     assert scanner.feed(b'{"error": {"code": 400, "details": [1, 2]}}') == [{"error": {"code": 400, "details": [1, 2]}}]
 
 
 def test_json_array_scanner_rejects_a_body_cut_inside_an_element() -> None:
-    scanner = _ArrayScanner()
+    scanner = JSONArrayDecoder()
     scanner.feed(b'[{"a": 1},{"b": ')
     with pytest.raises(TransientError):
         scanner.feed(b"", final=True)
@@ -150,5 +157,23 @@ def test_sse_decoder_agrees_with_the_line_rules_however_the_reads_split() -> Non
         for start, end in zip([0, *cuts], [*cuts, len(body)]):
             got += decoder.feed(body[start:end])
             assert got == _reference_sse(body[:end], ended=False), body  # delivered as soon as complete
+        got += decoder.close()
+        assert got == _reference_sse(body), body
+
+
+def test_sse_payload_fast_path_agrees_with_the_line_rules_however_the_reads_split() -> None:
+    """``messages`` (payloads alone) where it applies, ``feed`` where it does not: the same events."""
+    rng = random.Random(11)
+    pieces = [b'data: {"a":1}\n\n', b"data: x\n\n", b'data: {"b":2}\r\n\r\n', b"data: [DONE]\n\n",
+              b"event: error\ndata: e\n\n", b": keep-alive\n\n", b"data: one\ndata: two\n\n", b"\r\n", b"data: cr\r"]
+    for _ in range(3000):
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        cuts = sorted(rng.sample(range(len(body) + 1), min(len(body) + 1, rng.randint(0, 5))))
+        decoder = SSEDecoder()
+        got = []
+        for start, end in zip([0, *cuts], [*cuts, len(body)]):
+            payloads = decoder.messages(body[start:end])
+            got += decoder.feed(body[start:end]) if payloads is None else [("message", p) for p in payloads]
+            assert got == _reference_sse(body[:end], ended=False), body
         got += decoder.close()
         assert got == _reference_sse(body), body

@@ -74,10 +74,44 @@ class AnthropicAssembler:
         self.provider = provider
         self.started = False
         self.finished = False
+        self.failure: BaseException | None = None
+        self._model = model
         self._schema_answer = schema_answer
         self._answered_by_schema = False
         self._blocks: dict[int, _Block] = {}
         self._thinking: list[dict[str, str]] = []
+
+    def read(self, events: list[tuple[str, bytes]]) -> list[StreamEvent]:
+        """The stream events of the SSE events one network read completed: text deltas in a row become
+        one ``text`` event. An error (``event: error``, a malformed event) is left in ``failure``, to
+        raise after passing these on."""
+        out: list[StreamEvent] = []
+        text: list[str] = []
+        for name, data in events:
+            try:
+                payload = _loads(data)
+            except orjson.JSONDecodeError as exc:
+                self.failure = exc
+                break
+            kind = payload.get("type") if type(payload) is dict else None
+            if kind == "content_block_delta" and name != "error":
+                delta = payload.get("delta")
+                if type(delta) is dict and delta.get("type") == "text_delta":
+                    text.append(str(delta.get("text") or ""))
+                    continue
+            if text:
+                out += self.builder.add_text("".join(text))
+                text.clear()
+            if name == "error" or kind == "error":
+                # The documented in-stream error, after a 200 and some content:
+                # event: error / data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                self.failure = self.fail(stream_error(self.provider, payload, self._model))
+                break
+            if type(payload) is dict:
+                out += self.feed(payload)
+        if text:
+            out += self.builder.add_text("".join(text))
+        return out
 
     def feed(self, event: Mapping[str, Any]) -> list[StreamEvent]:
         kind = event.get("type")
@@ -257,6 +291,8 @@ def stream_error(provider: str, payload: Any, model: str = "") -> LLMError:
         err.model = model
     return err
 
+
+_loads = orjson.loads
 
 _USAGE_FIELDS = (
     ("input_tokens", "input_tokens"),

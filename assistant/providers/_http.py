@@ -1,8 +1,8 @@
-"""The wire layer every client stands on: one aiohttp session, error translation, stream framing.
+"""The wire layer every client stands on: one aiohttp session, one request, error translation.
 
 Foreign exceptions are translated here and nowhere else: aiohttp errors and ``asyncio.TimeoutError``
 become ``TransientError``; every non-2xx answer goes to ``classify_error``. Provider modules never
-catch ``aiohttp.*`` themselves.
+catch ``aiohttp.*`` themselves. Cutting a streamed body into events is ``_framing``'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -18,14 +18,19 @@ import orjson
 
 from ..errors import LLMError, TransientError, UsageError, classify_error
 from ..errors.redact import register_secret
+from ._watch import StallGuard, Watchdog
 from .timeouts import Timeouts
 
 if TYPE_CHECKING:
     from .specs import ProviderSpec
 
-__all__ = ["HTTPClient", "SpecClient", "SSEDecoder", "drain", "iter_sse", "iter_ndjson", "iter_json_array", "loads"]
+__all__ = ["HTTPClient", "SpecClient", "drain", "loads", "translate_errors"]
 
 _CHUNK = 1 << 16
+_JSON = {"Content-Type": "application/json"}  # aiohttp copies request headers: never mutated
+# Above this a request body may take a while to send: aiohttp's own read timer, which starts once the
+# body is written, bounds that call instead of the watchdog.
+_WATCHED_BODY = 1 << 18
 
 
 def loads(data: bytes | str) -> Any:
@@ -70,6 +75,8 @@ class HTTPClient:
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        self._watchdog: Watchdog | None = None
+        self._untimed = aiohttp.ClientTimeout()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -96,6 +103,10 @@ class HTTPClient:
             )
             self._session_loop = loop
             self._semaphore = None
+            if self._watchdog is not None:
+                self._watchdog.close()
+            self._watchdog = Watchdog(self.timeouts.read, self.timeouts.total, self.timeouts.connect)
+            self._untimed = aiohttp.ClientTimeout(sock_connect=self.timeouts.connect)  # the watchdog's calls
         return self._session
 
     def _limit(self) -> asyncio.Semaphore | None:
@@ -107,8 +118,7 @@ class HTTPClient:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._semaphore
 
-    @contextlib.asynccontextmanager
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -119,31 +129,23 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         limit: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send one request; yield the 2xx response, raise a classified ``LLMError`` otherwise.
+        stream: bool = False,
+    ) -> _Exchange:
+        """Send one request: ``async with client.request("POST", path, json=body) as response`` gives the
+        2xx response; any other status raises a classified ``LLMError``, and foreign exceptions raised
+        while the body is read inside the block are translated too.
 
         ``limit=False`` bypasses the concurrency limit (metadata calls must not queue behind a
-        generation on a local server that answers one request at a time)."""
+        generation on a local server that answers one request at a time). ``stream=True`` for a body
+        read as it arrives: ``timeouts.read`` then bounds the server's silences with one ``StallGuard``
+        instead of aiohttp re-arming a timer on every network read."""
         url = path if path.startswith("http") else self.base_url + path
-        session = self._session_now()
         data = orjson.dumps(json) if json is not None else None
         hdrs = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
         kwargs: dict[str, Any] = {"data": data, "headers": hdrs, "params": params}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.timeouts.connect))
-        semaphore = self._limit() if limit else None
-        with translate_errors(self.provider, model):
-            if semaphore is not None:
-                await semaphore.acquire()
-            try:
-                async with session.request(method, url, **kwargs) as response:
-                    if response.status >= 400:
-                        body = await response.read()
-                        raise _with_model(classify_error(self.provider, response.status, body, response.headers), model)
-                    yield response
-            finally:
-                if semaphore is not None:
-                    semaphore.release()
+        return _Exchange(self, method, url, kwargs, model, self._limit() if limit else None, stream)
 
     async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
         """GET metadata (model lists, health); never queued behind generations."""
@@ -151,11 +153,51 @@ class HTTPClient:
             return loads(await response.read())
 
     async def post_json(self, path: str, body: Any, *, model: str = "", params: Mapping[str, str] | None = None) -> Any:
-        async with self.request("POST", path, json=body, model=model, params=params) as response:
-            raw = await response.read()
-            return loads(raw) if raw.strip() else {}  # malformed JSON is translated by request()
+        """POST a JSON body and read a whole JSON answer: ``request()``'s contract (a non-2xx status
+        raises classified, foreign errors are translated, malformed JSON too) in one flat coroutine,
+        since this is every non-streamed call's path. Its time limits are the session's ``Watchdog``'s
+        instead of aiohttp's timers (a body too big to send at once keeps aiohttp's)."""
+        data = orjson.dumps(body)
+        session = self._session_now()
+        watchdog = self._watchdog
+        assert watchdog is not None
+        if len(data) > _WATCHED_BODY or not watchdog.active:
+            async with self.request("POST", path, json=body, model=model, params=params) as response:
+                raw = await response.read()
+                return loads(raw) if raw.strip() else {}
+        url = path if path.startswith("http") else self.base_url + path
+        semaphore = self._limit()
+        with translate_errors(self.provider, model):
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    call = watchdog.watch(deadline)
+                    try:
+                        response = await session.request("POST", url, data=data, headers=_JSON, params=params,
+                                                         timeout=self._untimed)
+                        try:
+                            connection = response.connection
+                            if connection is not None:
+                                call.transport = connection.transport
+                            call.content = response.content
+                            raw = await response.read()
+                            if response.status >= 400:
+                                raise _with_model(classify_error(self.provider, response.status, raw,
+                                                                 response.headers), model)
+                        finally:
+                            response.release()
+                            await response.wait_for_close()
+                    finally:
+                        watchdog.forget(call)
+            finally:
+                if semaphore is not None:
+                    semaphore.release()
+            return loads(raw) if raw.strip() else {}
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             with contextlib.suppress(RuntimeError):
@@ -196,115 +238,116 @@ def _with_model(err: LLMError, model: str) -> LLMError:
     return err
 
 
-@contextlib.contextmanager
-def translate_errors(provider: str, model: str = ""):  # type: ignore[no-untyped-def]
-    """Turn aiohttp's and asyncio's exceptions into our ``TransientError`` (the one place that does)."""
-    try:
-        yield
-    except LLMError:
-        raise
-    except (asyncio.TimeoutError, TimeoutError) as exc:
-        raise TransientError(f"request timed out ({type(exc).__name__})", provider=provider, model=model) from None
-    except aiohttp.InvalidURL as exc:
-        raise UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.") from None
-    except aiohttp.ClientConnectorError as exc:
+class _Exchange:
+    """One request as an async context manager (what ``HTTPClient.request`` returns). A class rather than
+    an ``asynccontextmanager`` generator: that costs every call and every stream several frames more."""
+
+    __slots__ = ("_client", "_method", "_url", "_kwargs", "_model", "_semaphore", "_stream", "_response", "_guard")
+
+    def __init__(self, client: HTTPClient, method: str, url: str, kwargs: dict[str, Any], model: str,
+                 semaphore: asyncio.Semaphore | None, stream: bool) -> None:
+        self._client = client
+        self._method = method
+        self._url = url
+        self._kwargs = kwargs
+        self._model = model
+        self._semaphore = semaphore
+        self._stream = stream
+        self._response: aiohttp.ClientResponse | None = None
+        self._guard: StallGuard | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        client = self._client
+        semaphore = self._semaphore
+        with translate_errors(client.provider, self._model):
+            session = client._session_now()
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                response = await session.request(self._method, self._url, **self._kwargs)
+                try:
+                    await response.__aenter__()
+                    if response.status >= 400:
+                        body = await response.read()
+                        raise _with_model(classify_error(client.provider, response.status, body, response.headers),
+                                          self._model)
+                except BaseException as exc:
+                    await response.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+            except BaseException:
+                if semaphore is not None:
+                    semaphore.release()
+                raise
+        self._response = response
+        limit = client.timeouts.read
+        connection = response.connection
+        if (self._stream and limit and "timeout" not in self._kwargs and connection is not None
+                and connection.protocol is not None):
+            # aiohttp's sock_read (which bounded the wait for these headers) cancels and re-arms a timer
+            # on every network read of the body; the guard looks a few times per limit instead. The same
+            # switch aiohttp makes itself once a websocket handshake is done.
+            connection.protocol.read_timeout = None
+            self._guard = StallGuard(response.content, connection.transport, limit)
+        return response
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        response = self._response
+        assert response is not None
+        if self._guard is not None:
+            self._guard.close()
+        try:
+            with translate_errors(self._client.provider, self._model):
+                await response.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._semaphore is not None:
+                self._semaphore.release()
+        if exc is not None and not isinstance(exc, LLMError):
+            translated = _translated(exc, self._client.provider, self._model)
+            if translated is not None:
+                raise translated from None
+
+
+class translate_errors:  # noqa: N801 - used like contextlib.suppress
+    """``with translate_errors(provider, model):`` turns aiohttp's and asyncio's exceptions into our
+    ``TransientError`` (the one place that does); our own errors and anything else pass unchanged."""
+
+    __slots__ = ("_provider", "_model")
+
+    def __init__(self, provider: str, model: str = "") -> None:
+        self._provider = provider
+        self._model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, LLMError):
+            return
+        translated = _translated(exc, self._provider, self._model)
+        if translated is not None:
+            raise translated from None
+
+
+def _translated(exc: BaseException, provider: str, model: str) -> Exception | None:
+    """Our error for a foreign exception, or None to let it pass (cancellation, our own bugs)."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return TransientError(f"request timed out ({type(exc).__name__})", provider=provider, model=model)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return UsageError(f"invalid base URL for provider {provider!r}: {exc}. Fix <PROVIDER>_BASE_URL or base_url=.")
+    if isinstance(exc, aiohttp.ClientConnectorError):
         # code "connect_failed": nothing answered at all (a local server that is not running); the
         # router moves on at once instead of backing off.
-        raise TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider,
-                             model=model, code="connect_failed") from None
-    except aiohttp.ClientPayloadError as exc:
-        raise TransientError(f"response body broken off: {exc}", provider=provider, model=model) from None
-    except aiohttp.ClientError as exc:
-        raise TransientError(f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model) from None
-    except orjson.JSONDecodeError as exc:
-        raise TransientError(f"provider sent malformed JSON: {exc}", provider=provider, model=model) from None
-    except (ConnectionError, OSError) as exc:
-        raise TransientError(f"connection failed: {exc}", provider=provider, model=model) from None
-
-
-class SSEDecoder:
-    """Server-sent events from bytes as they arrive: ``feed(read)`` returns the ``(event, data)`` pairs
-    that read completed, ``close()`` what the body's end completes. Comments, ``id:`` and ``retry:`` are
-    skipped, multi-line data joined by LF, LF or CRLF line endings, no line-length limit.
-
-    A plain (sync) object, so a client's own read loop can frame events without an async-generator layer
-    per event: it runs once per streamed chunk.
-    """
-
-    __slots__ = ("_buffer", "_event", "_data")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._event = ""
-        self._data: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        out: list[tuple[str, bytes]] = []
-        if self._data or self._event or b"\r" in buffer:
-            # CRLF framing, or an event begun in an earlier read: line by line.
-            lines = buffer.split(b"\n")
-            self._buffer = lines.pop()
-            self._lines(lines, out)
-            return out
-        # LF framing between events: whole events at once.
-        cut = buffer.rfind(b"\n\n")
-        if cut < 0:
-            self._buffer = buffer
-            return out
-        self._buffer = buffer[cut + 2 :]
-        payloads = buffer[6:cut].split(b"\n\ndata: ")
-        if buffer[:6] == b"data: " and b"\n" not in b"".join(payloads):
-            # Every event of this read is one "data: ..." line (nearly every read of every stream), so
-            # one split cut out the payloads; the LF test is one pass in C, not a look at each event.
-            return [("message", data) for data in payloads]
-        for block in buffer[:cut].split(b"\n\n"):
-            if block[:6] == b"data: " and b"\n" not in block:
-                out.append(("message", block[6:]))
-            elif block:
-                self._lines(block.split(b"\n"), out)
-                self._lines([b""], out)
-        return out
-
-    def close(self) -> list[tuple[str, bytes]]:
-        """The events the end of the body completes: a last event without its blank line is delivered."""
-        out: list[tuple[str, bytes]] = []
-        lines = self._buffer.split(b"\n")
-        last = lines.pop().rstrip(b"\r")
-        self._buffer = b""
-        self._lines(lines, out)
-        if last[:5] == b"data:":
-            self._data.append(last[6:] if last[5:6] == b" " else last[5:])
-        if self._data:
-            out.append((self._event or "message", b"\n".join(self._data)))
-        self._event, self._data = "", []
-        return out
-
-    def _lines(self, lines: list[bytes], out: list[tuple[str, bytes]]) -> None:
-        data = self._data
-        for line in lines:
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if not line:
-                if data:
-                    out.append((self._event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
-                    data = self._data = []
-                self._event = ""
-            elif line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line[:6] == b"event:":
-                self._event = line[6:].strip().decode("utf-8", "replace")
-            # ":" comments, id: and retry: carry nothing a chat client needs.
-
-
-async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events as ``(event, data)`` (see ``SSEDecoder``)."""
-    decoder = SSEDecoder()
-    async for chunk in response.content.iter_any():
-        for item in decoder.feed(chunk):
-            yield item
-    for item in decoder.close():
-        yield item
+        return TransientError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc})", provider=provider,
+                              model=model, code="connect_failed")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransientError(f"response body broken off: {exc}", provider=provider, model=model)
+    if isinstance(exc, aiohttp.ClientError):
+        return TransientError(f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model)
+    if isinstance(exc, orjson.JSONDecodeError):
+        return TransientError(f"provider sent malformed JSON: {exc}", provider=provider, model=model)
+    if isinstance(exc, (ConnectionError, OSError)):
+        return TransientError(f"connection failed: {exc}", provider=provider, model=model)
+    return None
 
 
 async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
@@ -319,83 +362,3 @@ async def drain(response: aiohttp.ClientResponse, within: float = 0.1) -> None:
         async with asyncio.timeout(within):
             while await content.readany():
                 pass
-
-
-async def iter_ndjson(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """One JSON value per line (Ollama); blank lines skipped (a CR before the LF is JSON whitespace).
-    Lines are split here, in the one async-generator layer a streamed chunk passes through."""
-    buffer = b""
-    async for chunk in response.content.iter_any():
-        if buffer:
-            chunk = buffer + chunk
-        lines = chunk.split(b"\n")
-        buffer = lines.pop()
-        for line in lines:
-            if line.strip():
-                yield loads(line)
-    if buffer.strip():
-        yield loads(buffer)
-
-
-async def iter_json_array(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """Elements of one JSON array as each completes (Gemini ``streamGenerateContent`` without SSE)."""
-    scanner = _ArrayScanner()
-    async for chunk in response.content.iter_any():
-        for item in scanner.feed(chunk):
-            yield item
-    for item in scanner.feed(b"", final=True):
-        yield item
-
-
-class _ArrayScanner:
-    """Finds complete top-level elements of a streamed JSON array by tracking depth and strings."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
-        self._start = -1
-        self._top: int | None = None
-
-    def feed(self, chunk: bytes, final: bool = False) -> list[Any]:
-        self._buf += chunk
-        out: list[Any] = []
-        buf = self._buf
-        i = self._pos
-        n = len(buf)
-        while i < n:
-            c = buf[i]
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif c == 0x5C:  # backslash
-                    self._escape = True
-                elif c == 0x22:
-                    self._in_string = False
-            elif c == 0x22:
-                self._in_string = True
-            elif c in (0x7B, 0x5B):  # { [
-                if self._depth == 0 and self._top is None:
-                    self._top = c
-                self._depth += 1
-                if self._start < 0 and self._depth == (2 if self._top == 0x5B else 1):
-                    self._start = i
-            elif c in (0x7D, 0x5D):
-                self._depth -= 1
-                if self._start >= 0 and self._depth == (1 if self._top == 0x5B else 0):
-                    out.append(loads(bytes(buf[self._start : i + 1])))
-                    self._start = -1
-            i += 1
-        if self._start < 0:
-            del buf[:i]
-            i = 0
-        elif self._start > 0:
-            del buf[: self._start]
-            i -= self._start
-            self._start = 0
-        self._pos = i
-        if final and self._start >= 0 and buf.strip():
-            raise TransientError("stream ended inside a JSON element")
-        return out

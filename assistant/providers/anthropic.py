@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import LLMError
 from ..messages import ChatRequest, ChatResponse, ModelInfo, StreamEvent
 from ._anthropic_request import map_request
 from ._cache_control import add_anthropic_breakpoints, wants_breakpoints
-from ._anthropic_response import FINISH_REASONS, AnthropicAssembler, as_message, process_message, stream_error
-from ._http import SpecClient, iter_sse, loads
+from ._anthropic_response import FINISH_REASONS, AnthropicAssembler, as_message, process_message
+from ._framing import SSEDecoder
+from ._http import SpecClient, loads
 from .base import collect
-
-if TYPE_CHECKING:
-    from aiohttp import ClientResponse
 
 __all__ = ["AnthropicClient", "API_VERSION", "FINISH_REASONS"]
 
@@ -68,9 +66,24 @@ class AnthropicClient(SpecClient):
         schema_answer = request.response_schema is not None
         assembler = AnthropicAssembler(self.provider, request.model, schema_answer=schema_answer)
         try:
-            async with self.request("POST", _MESSAGES, json=body, model=request.model) as response:
-                async for event in self._read(response, assembler, request.model):
-                    yield event
+            async with self.request("POST", _MESSAGES, json=body, model=request.model, stream=True) as response:
+                if "json" in response.headers.get("Content-Type", ""):
+                    # A gateway that ignores "stream": true answers with one whole message.
+                    whole = as_message(loads(await response.read()), self.provider, request.model)
+                    for event in assembler.absorb_message(whole):
+                        yield event
+                else:
+                    # One loop from socket to caller: it runs once per network read.
+                    decoder = SSEDecoder()
+                    content = response.content
+                    while True:
+                        read = await content.readany()
+                        for event in assembler.read(decoder.feed(read) if read else decoder.close()):
+                            yield event
+                        if assembler.failure is not None:
+                            raise assembler.failure
+                        if not read:
+                            break
         except LLMError as err:
             # A connection that breaks mid-answer still hands over what arrived.
             if assembler.started:
@@ -79,23 +92,6 @@ class AnthropicClient(SpecClient):
         if not assembler.finished and assembler.builder.raw_finish is None:
             raise assembler.broken_off()
         yield assembler.done()
-
-    async def _read(self, response: ClientResponse, assembler: AnthropicAssembler, model: str) -> AsyncIterator[StreamEvent]:
-        if "json" in response.headers.get("Content-Type", ""):
-            # A gateway that ignores "stream": true answers with one whole message.
-            whole = as_message(loads(await response.read()), self.provider, model)
-            for event in assembler.absorb_message(whole):
-                yield event
-            return
-        async for name, data in iter_sse(response):
-            payload = loads(data)
-            if name == "error" or (isinstance(payload, dict) and payload.get("type") == "error"):
-                # The documented in-stream error, after a 200 and some content:
-                # event: error / data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-                raise assembler.fail(stream_error(self.provider, payload, model))
-            if isinstance(payload, dict):
-                for event in assembler.feed(payload):
-                    yield event
 
     async def list_models(self) -> list[ModelInfo]:
         """Every model the key can use (``GET /v1/models``, all pages).

@@ -87,7 +87,8 @@ class BedrockClient(SpecClient):
         raw = orjson.dumps(body)
         state = _StreamState(self.provider, request.model, request.response_schema is not None)
         decoder = EventStreamDecoder()
-        async with self.request("POST", url, json=body, model=request.model, headers=self._signed("POST", url, raw)) as resp:
+        async with self.request("POST", url, json=body, model=request.model, headers=self._signed("POST", url, raw),
+                                stream=True) as resp:
             try:
                 with translate_errors(self.provider, request.model):
                     async for chunk in resp.content.iter_any():

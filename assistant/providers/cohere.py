@@ -19,7 +19,8 @@ import orjson
 
 from ..errors import LLMError, TransientError, classify_error
 from ..messages import ChatRequest, ChatResponse, FinishReason, Message, ModelInfo, StreamEvent, ToolCall, Usage, new_call_id
-from ._http import SpecClient, iter_sse, loads, translate_errors
+from ._framing import SSEDecoder
+from ._http import SpecClient
 from .base import ResponseBuilder, collect, parse_arguments
 
 __all__ = ["CohereClient", "FINISH_REASONS"]
@@ -47,32 +48,27 @@ class CohereClient(SpecClient):
         return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        builder = ResponseBuilder(self.provider, request.model, split_think=False)
-        calls: dict[int, dict[str, Any]] = {}
-        ended = False
+        reader = _StreamReader(self.provider, request.model)
         try:
-            async with self.request("POST", _CHAT, json=_map_request(request, stream=True), model=request.model) as resp:
-                with translate_errors(self.provider, request.model):
-                    async for _event, data in iter_sse(resp):
-                        chunk = loads(data)
-                        kind = chunk.get("type") if isinstance(chunk, dict) else None
-                        if kind == "message-end":
-                            delta = chunk.get("delta") or {}
-                            builder.raw_finish = delta.get("finish_reason")
-                            if isinstance(delta.get("usage"), dict):
-                                yield builder.set_usage(_usage(delta["usage"]))
-                            if isinstance(delta.get("error"), str) or builder.raw_finish in ("ERROR", "TIMEOUT"):
-                                raise classify_error(self.provider, 500, orjson.dumps({"message": delta.get("error") or builder.raw_finish}))
-                            ended = True
-                        elif kind is not None:
-                            for event in _stream_event(kind, chunk, builder, calls):
-                                yield event
+            async with self.request("POST", _CHAT, json=_map_request(request, stream=True), model=request.model,
+                                    stream=True) as resp:
+                # One loop from socket to caller: it runs once per network read.
+                decoder = SSEDecoder()
+                content = resp.content
+                while True:
+                    read = await content.readany()
+                    for event in reader.read(decoder.feed(read) if read else decoder.close()):
+                        yield event
+                    if reader.failure is not None:
+                        raise reader.failure
+                    if not read:
+                        break
         except LLMError as err:
-            raise builder.fail(err, FINISH_REASONS) from None
-        if not ended:
-            raise builder.fail(TransientError("stream ended before message-end", provider=self.provider,
-                                              model=request.model), FINISH_REASONS)
-        yield builder.done(FINISH_REASONS)
+            raise reader.builder.fail(err, FINISH_REASONS) from None
+        if not reader.ended:
+            raise reader.builder.fail(TransientError("stream ended before message-end", provider=self.provider,
+                                                     model=request.model), FINISH_REASONS)
+        yield reader.builder.done(FINISH_REASONS)
 
     async def list_models(self) -> list[ModelInfo]:
         data = await self.get_json("/v1/models", params={"endpoint": "chat", "page_size": "1000"},
@@ -172,6 +168,58 @@ def _raise_if_failed(response: ChatResponse, data: Any, provider: str) -> None:
         err = classify_error(provider, 500, orjson.dumps({"message": f"Cohere finished with {response.raw_finish_reason}"}))
         err.partial = response
         raise err
+
+
+class _StreamReader:
+    """Cohere's SSE events, a network read at a time: content deltas in a row become one ``text`` event.
+    An error (``message-end`` with ERROR or TIMEOUT, a malformed event) is left in ``failure``, to raise
+    after passing on the events before it."""
+
+    __slots__ = ("builder", "ended", "failure", "_calls")
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.builder = ResponseBuilder(provider, model, split_think=False)
+        self.ended = False
+        self.failure: BaseException | None = None
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def read(self, events: list[tuple[str, bytes]]) -> list[StreamEvent]:
+        builder = self.builder
+        out: list[StreamEvent] = []
+        text: list[str] = []
+        for _name, data in events:
+            try:
+                chunk = _loads(data)
+            except orjson.JSONDecodeError as exc:
+                self.failure = exc
+                break
+            kind = chunk.get("type") if isinstance(chunk, dict) else None
+            if kind == "content-delta":
+                content = ((chunk.get("delta") or {}).get("message") or {}).get("content") or {}
+                if not content.get("thinking"):
+                    text.append(content.get("text") or "")
+                    continue
+            if text:
+                out += builder.add_text("".join(text))
+                text.clear()
+            if kind == "message-end":
+                delta = chunk.get("delta") or {}
+                builder.raw_finish = delta.get("finish_reason")
+                if isinstance(delta.get("usage"), dict):
+                    out.append(builder.set_usage(_usage(delta["usage"])))
+                if isinstance(delta.get("error"), str) or builder.raw_finish in ("ERROR", "TIMEOUT"):
+                    message = delta.get("error") or builder.raw_finish
+                    self.failure = classify_error(builder.provider, 500, orjson.dumps({"message": message}))
+                    break
+                self.ended = True
+            elif kind is not None:
+                out += _stream_event(kind, chunk, builder, self._calls)
+        if text:
+            out += builder.add_text("".join(text))
+        return out
+
+
+_loads = orjson.loads
 
 
 def _stream_event(kind: str, chunk: dict[str, Any], builder: ResponseBuilder, calls: dict[int, dict[str, Any]]) -> list[StreamEvent]:

@@ -18,52 +18,15 @@ from typing import Any
 
 import orjson
 
-from ..errors import LLMError, TransientError, classify_error
-from ..messages import (
-    ChatRequest,
-    ChatResponse,
-    FinishReason,
-    Message,
-    ModelInfo,
-    StreamEvent,
-    ToolCall,
-    Usage,
-    new_call_id,
-)
+from ..errors import LLMError, TransientError
+from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent
 from ._attachments import gemini_parts
+from ._gemini_response import FINISH_REASONS, AnswerReader
 from ._gemini_schema import is_empty_object, to_gemini_schema
-from ._http import SpecClient, iter_json_array, iter_sse, loads
-from .base import ResponseBuilder, parse_arguments
+from ._framing import JSONArrayDecoder, SSEDecoder
+from ._http import SpecClient
 
 __all__ = ["GeminiClient", "build_body", "FINISH_REASONS"]
-
-# Every documented Candidate.FinishReason: the Gemini API's (ai.google.dev/api/generate-content#FinishReason)
-# and Vertex AI's (aiplatform v1 Candidate.FinishReason, which adds MODEL_ARMOR). Each safety system's stop
-# (safety, recitation, blocklist, prohibited content, SPII, Model Armor, unsupported language, image safety)
-# is a content_filter.
-FINISH_REASONS: dict[str, FinishReason] = {
-    "STOP": "stop",
-    "FINISH_REASON_UNSPECIFIED": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "LANGUAGE": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-    "IMAGE_PROHIBITED_CONTENT": "content_filter",
-    "IMAGE_RECITATION": "content_filter",
-    "MODEL_ARMOR": "content_filter",
-    "IMAGE_OTHER": "error",
-    "NO_IMAGE": "error",
-    "MALFORMED_FUNCTION_CALL": "error",
-    "UNEXPECTED_TOOL_CALL": "error",
-    "TOO_MANY_TOOL_CALLS": "error",
-    "MISSING_THOUGHT_SIGNATURE": "error",
-    "MALFORMED_RESPONSE": "error",
-    "OTHER": "error",
-}
 
 _TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _THINKING_BUDGET = {"off": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576}
@@ -224,92 +187,6 @@ def _model_path(model: str) -> str:
     return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
 
 
-def _usage(meta: Mapping[str, Any]) -> Usage:
-    return Usage(
-        input_tokens=meta.get("promptTokenCount") or 0,
-        output_tokens=meta.get("candidatesTokenCount") or 0,
-        cached_tokens=meta.get("cachedContentTokenCount") or 0,
-        reasoning_tokens=meta.get("thoughtsTokenCount") or 0,
-    )
-
-
-class _Reader:
-    """Folds answer chunks (a whole answer is one chunk) into a ``ResponseBuilder``."""
-
-    def __init__(self, provider: str, model: str) -> None:
-        self.builder = ResponseBuilder(provider, model, split_think=False)
-        self.blocked = False
-        self.finished = False
-        self._text_signature: str | None = None
-        self._call_ids: list[str] = []
-
-    def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
-        builder = self.builder
-        if "error" in chunk:
-            error = chunk["error"] if isinstance(chunk["error"], Mapping) else {"message": str(chunk["error"])}
-            status = error.get("code") if isinstance(error.get("code"), int) else 500
-            raise builder.fail(classify_error(builder.provider, status, orjson.dumps(chunk)), FINISH_REASONS)
-        if chunk.get("modelVersion"):
-            builder.model = chunk["modelVersion"]
-        if chunk.get("usageMetadata"):
-            # Every chunk repeats the running totals; the last one is the answer's.
-            builder.usage = _usage(chunk["usageMetadata"])
-        block = (chunk.get("promptFeedback") or {}).get("blockReason")
-        if block:
-            self.blocked = True
-            self.finished = True
-            builder.raw_finish = block
-        events: list[StreamEvent] = []
-        candidates = chunk.get("candidates") or []
-        if not candidates:
-            return events
-        candidate = candidates[0]
-        for part in (candidate.get("content") or {}).get("parts") or []:
-            events.extend(self._part(part))
-        if candidate.get("finishReason"):
-            self.finished = True
-            builder.raw_finish = candidate["finishReason"]
-        return events
-
-    def _part(self, part: Mapping[str, Any]) -> list[StreamEvent]:
-        signature = part.get("thoughtSignature")
-        call = part.get("functionCall")
-        if call is not None:
-            if call.get("id"):
-                self._call_ids.append(call["id"])
-            tool_call = ToolCall.model_construct(
-                id=call.get("id") or new_call_id(),
-                name=call.get("name", ""),
-                arguments=parse_arguments(call.get("args")),
-                signature=signature,
-            )
-            return [self.builder.add_tool_call(tool_call)]
-        if signature and not part.get("thought"):
-            self._text_signature = signature
-        text = part.get("text")
-        if not text:
-            return []
-        if part.get("thought"):
-            return self.builder.add_reasoning(text)
-        return self.builder.add_text(text)
-
-    def response(self) -> ChatResponse:
-        builder = self.builder
-        signed = self._text_signature or any(c.signature for c in builder.tool_calls)
-        if signed or self._call_ids:
-            state: dict[str, Any] = {"model": builder.model}
-            if self._text_signature:
-                state["text_signature"] = self._text_signature
-            if self._call_ids:
-                state["call_ids"] = list(self._call_ids)
-            builder.opaque[builder.provider] = state
-        response = builder.response(FINISH_REASONS)
-        if self.blocked:
-            # promptFeedback.blockReason: the prompt itself was refused, whatever the reason's name.
-            response.finish_reason = "content_filter"
-        return response
-
-
 class GeminiClient(SpecClient):
     """``LLMClient`` for the Gemini API (``google`` and providers declared over it)."""
 
@@ -323,7 +200,7 @@ class GeminiClient(SpecClient):
         """
         path = f"/v1beta/{_model_path(request.model)}:generateContent"
         data = await self.post_json(path, build_body(request, self.provider), model=request.model)
-        reader = _Reader(self.provider, request.model)
+        reader = AnswerReader(self.provider, request.model)
         if not isinstance(data, dict):
             raise TransientError("Gemini answered HTTP 200 with something other than a JSON object",
                                  provider=self.provider, model=request.model)
@@ -339,32 +216,44 @@ class GeminiClient(SpecClient):
             async for event in client.stream(request): ...
         """
         path = f"/v1beta/{_model_path(request.model)}:streamGenerateContent"
-        reader = _Reader(self.provider, request.model)
+        reader = AnswerReader(self.provider, request.model)
         body = build_body(request, self.provider)
         try:
-            async with self.request("POST", path, json=body, model=request.model, params={"alt": "sse"}) as response:
-                if "event-stream" in response.headers.get("Content-Type", ""):
-                    chunks: AsyncIterator[Any] = _sse_chunks(response)
-                else:
-                    # Without alt=sse (or from a proxy that drops it) the answer is "[{...}\n,\r\n{...}]".
-                    chunks = iter_json_array(response)
-                async for chunk in chunks:
-                    if not isinstance(chunk, dict):
-                        raise TransientError("Gemini streamed an element that is not a JSON object",
-                                             provider=self.provider, model=request.model)
-                    for event in reader.feed(chunk):
+            async with self.request("POST", path, json=body, model=request.model, params={"alt": "sse"},
+                                    stream=True) as response:
+                sse = "event-stream" in response.headers.get("Content-Type", "")
+                # Without alt=sse (or from a proxy that drops it) the answer is "[{...}\n,\r\n{...}]".
+                decoder, scanner = (SSEDecoder(), None) if sse else (None, JSONArrayDecoder())
+                content = response.content
+                # One loop from socket to caller: it runs once per network read.
+                while True:
+                    read = await content.readany()
+                    if decoder is not None:
+                        payloads = decoder.messages(read) if read else None
+                        if payloads is None:
+                            payloads = [data for _event, data in (decoder.feed(read) if read else decoder.close())]
+                        events = reader.read(payloads)
+                    else:
+                        assert scanner is not None
+                        events = reader.read_values(scanner.feed(read, final=not read))
+                    for event in events:
                         yield event
+                    if reader.failure is not None:
+                        raise reader.failure
+                    if not read:
+                        break
         except LLMError as err:
-            raise reader.builder.fail(err, FINISH_REASONS) from None
+            raise reader.fail(err) from None
         builder = reader.builder
         if not reader.finished:
             # The last chunk of a whole answer has a candidate with finishReason (or the prompt's
             # blockReason); without it the body ended mid-answer.
-            raise builder.broken_off("a finishReason", FINISH_REASONS)
+            raise reader.fail(builder.broken_off("a finishReason", FINISH_REASONS))
+        response = reader.response()
         if builder.usage is not None:
             yield builder.set_usage(builder.usage)
         yield StreamEvent.model_construct(
-            type="done", text=None, tool_call=None, usage=None, response=reader.response(), attempt=None
+            type="done", text=None, tool_call=None, usage=None, response=response, attempt=None
         )
 
     async def list_models(self) -> list[ModelInfo]:
@@ -385,12 +274,6 @@ class GeminiClient(SpecClient):
             token = data.get("nextPageToken") or ""
             if not token:
                 return models
-
-
-async def _sse_chunks(response: Any) -> AsyncIterator[Any]:
-    async for _event, data in iter_sse(response):
-        if data.strip() and data.strip() != b"[DONE]":
-            yield loads(data)
 
 
 def _model_info(entry: Mapping[str, Any], provider: str, now: float) -> ModelInfo | None:

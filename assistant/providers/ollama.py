@@ -32,7 +32,8 @@ from ..messages import (
     new_call_id,
 )
 from ._attachments import ollama_images
-from ._http import SpecClient, iter_ndjson
+from ._framing import NDJSONDecoder
+from ._http import SpecClient
 from .base import ResponseBuilder, parse_arguments
 from .reasoning import nearest_level
 
@@ -136,6 +137,65 @@ def _feed(builder: ResponseBuilder, chunk: Mapping[str, Any]) -> list[StreamEven
     return events
 
 
+class _StreamReader:
+    """NDJSON lines a network read at a time: lines that carry only answer text, in a row, become one
+    ``text`` event. An error (an error line, a line that is not a JSON object) is left in ``failure``,
+    to raise after passing on the events before it."""
+
+    __slots__ = ("builder", "done", "failure")
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.builder = ResponseBuilder(provider, model)
+        self.done = False
+        self.failure: BaseException | None = None
+
+    def read(self, lines: list[bytes]) -> list[StreamEvent]:
+        builder = self.builder
+        events: list[StreamEvent] = []
+        text: list[str] = []
+        model = None
+        for line in lines:
+            try:
+                chunk = _loads(line)
+            except orjson.JSONDecodeError as exc:
+                if not line.strip():
+                    continue  # a blank line (a CR before the LF is JSON whitespace)
+                self.failure = exc
+                break
+            if type(chunk) is dict and "error" not in chunk and not chunk.get("done"):
+                message = chunk.get("message")
+                if type(message) is dict and not message.get("thinking") and not message.get("tool_calls"):
+                    # Most lines of most streams: a piece of answer text and nothing else.
+                    text.append(message.get("content") or "")
+                    model = chunk.get("model") or model
+                    continue
+            if text:
+                events += self._text(text, model)
+                text.clear()
+                model = None
+            if not isinstance(chunk, dict):
+                self.failure = TransientError("Ollama streamed a line that is not a JSON object",
+                                              provider=builder.provider, model=builder.model)
+                break
+            try:
+                events += _feed(builder, chunk)
+            except LLMError as err:
+                self.failure = err
+                break
+            self.done = self.done or bool(chunk.get("done"))
+        if text:
+            events += self._text(text, model)
+        return events
+
+    def _text(self, text: list[str], model: Any) -> list[StreamEvent]:
+        if model:
+            self.builder.model = model
+        return self.builder.add_text("".join(text))
+
+
+_loads = orjson.loads
+
+
 class OllamaClient(SpecClient):
     """``LLMClient`` for Ollama's native API (``ollama`` and providers declared over it)."""
 
@@ -161,21 +221,25 @@ class OllamaClient(SpecClient):
 
             async for event in client.stream(request): ...
         """
-        builder = ResponseBuilder(self.provider, request.model)
+        reader = _StreamReader(self.provider, request.model)
+        builder = reader.builder
         body = build_body(request, stream=True)
-        done = False
         try:
-            async with self.request("POST", "/api/chat", json=body, model=request.model) as response:
-                async for chunk in iter_ndjson(response):
-                    if not isinstance(chunk, dict):
-                        raise TransientError("Ollama streamed a line that is not a JSON object",
-                                             provider=self.provider, model=request.model)
-                    for event in _feed(builder, chunk):
+            async with self.request("POST", "/api/chat", json=body, model=request.model, stream=True) as response:
+                # One loop from socket to caller: it runs once per network read.
+                decoder = NDJSONDecoder()
+                content = response.content
+                while True:
+                    read = await content.readany()
+                    for event in reader.read(decoder.feed(read) if read else decoder.close()):
                         yield event
-                    done = done or bool(chunk.get("done"))
+                    if reader.failure is not None:
+                        raise reader.failure
+                    if not read:
+                        break
         except LLMError as err:
             raise builder.fail(err, FINISH_REASONS) from None
-        if not done:
+        if not reader.done:
             # The last line of a whole answer says done: true; without it the answer was cut.
             raise builder.broken_off("a line with done: true", FINISH_REASONS)
         for event in builder.flush():

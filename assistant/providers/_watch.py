@@ -1,0 +1,149 @@
+"""Time limits on a request without a timer per network read: ``Timeouts.read`` (the server's
+silences) and ``Timeouts.total`` as a few cheap looks instead of aiohttp arming and cancelling timers
+around every call and every read (each is a heap entry; together they cost a short call ~10% of its time).
+
+- ``StallGuard``: one streamed body, looked at four times per read limit (``request(..., stream=True)``).
+- ``Watchdog``: one per session, looks after every whole-answer call in flight (``post_json``).
+
+Both end an exchange the way aiohttp's own timers would, so ``translate_errors`` sees a
+``TimeoutError`` and makes it a transient error. Silence while the transport is paused (our caller
+is behind and the buffer is full) is ours, not the server's, and never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import aiohttp
+
+__all__ = ["LOOKS", "StallGuard", "Watch", "Watchdog"]
+
+LOOKS = 4  # looks per read limit: a silence is caught between 1 and 1.25 limits after the last byte
+
+
+def _quiet(content: aiohttp.StreamReader, transport: asyncio.ReadTransport | None, seen: int) -> bool:
+    """Nothing arrived since ``seen`` bytes, while we were reading (a paused transport is our doing)."""
+    return content.total_bytes == seen and (transport is None or transport.is_reading())
+
+
+class StallGuard:
+    """Ends a streamed body whose server has sent nothing for ``limit`` seconds, as aiohttp's
+    sock_read would: its next read raises ``ServerTimeoutError`` (a ``TimeoutError``)."""
+
+    __slots__ = ("_content", "_transport", "_period", "_handle", "_seen", "_idle")
+
+    def __init__(self, content: aiohttp.StreamReader, transport: asyncio.ReadTransport | None, limit: float) -> None:
+        self._content = content
+        self._transport = transport
+        self._period = limit / LOOKS
+        self._seen = -1
+        self._idle = 0
+        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
+
+    def _look(self) -> None:
+        content = self._content
+        if content.is_eof() or content.exception() is not None:
+            return
+        if not _quiet(content, self._transport, self._seen):
+            self._seen = content.total_bytes
+            self._idle = 0
+        else:
+            self._idle += 1
+            if self._idle >= LOOKS:
+                content.set_exception(aiohttp.ServerTimeoutError("no data from the server within the read timeout"))
+                return
+        self._handle = asyncio.get_running_loop().call_later(self._period, self._look)
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+
+class Watch:
+    """One call in flight under a ``Watchdog``: its ``asyncio.timeout`` and what has arrived so far.
+    The caller sets ``content``/``transport`` once the headers are in."""
+
+    __slots__ = ("deadline", "started", "content", "transport", "seen", "idle")
+
+    def __init__(self, deadline: asyncio.Timeout, started: float) -> None:
+        self.deadline = deadline
+        self.started = started
+        self.content: aiohttp.StreamReader | None = None
+        self.transport: asyncio.ReadTransport | None = None
+        self.seen = -1
+        self.idle = 0
+
+
+class Watchdog:
+    """Bounds every call registered with it: no answer headers within ``connect + read`` of the start
+    (the connection may be new: aiohttp's read timer starts only once the request is written, so for a
+    small body this is as lenient, give or take a DNS lookup), no body byte for ``read``, nothing past
+    ``total``; each caught within a quarter of the smaller limit after it passes. One timer for all of
+    them, ticking while calls come (a quiet tick stops it); a limit that passes ends the call through
+    its ``asyncio.timeout``, so the caller's task sees ``TimeoutError``."""
+
+    __slots__ = ("_read", "_total", "_first", "_period", "_looks", "_calls", "_handle", "_busy")
+
+    def __init__(self, read: float | None, total: float | None, connect: float | None) -> None:
+        self._read = read or None
+        self._total = total or None
+        self._first = (read or 0.0) + (connect or 0.0)
+        limits = [x for x in (self._read, self._total) if x]
+        self._period = min(limits) / LOOKS if limits else 0.0
+        self._looks = math.ceil(self._read / self._period - 1e-9) if self._read else 0  # 4 when read is the smaller
+        self._calls: set[Watch] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._busy = False
+
+    @property
+    def active(self) -> bool:
+        """False when there is nothing to bound (no read and no total limit)."""
+        return self._period > 0
+
+    def watch(self, deadline: asyncio.Timeout) -> Watch:
+        loop = asyncio.get_running_loop()
+        call = Watch(deadline, loop.time())
+        self._calls.add(call)
+        self._busy = True
+        if self._handle is None:
+            self._handle = loop.call_later(self._period, self._tick)
+        return call
+
+    def forget(self, call: Watch) -> None:
+        self._calls.discard(call)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._calls.clear()
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for call in list(self._calls):
+            if self._expired(call, now):
+                self._calls.discard(call)
+                call.deadline.reschedule(now)
+        if self._calls or self._busy:
+            self._busy = False
+            self._handle = loop.call_later(self._period, self._tick)
+        else:
+            self._handle = None
+
+    def _expired(self, call: Watch, now: float) -> bool:
+        if self._total is not None and now - call.started >= self._total:
+            return True
+        if self._read is None:
+            return False
+        content = call.content
+        if content is None:
+            return now - call.started >= self._first
+        if content.is_eof():
+            return False
+        if not _quiet(content, call.transport, call.seen):
+            call.seen = content.total_bytes
+            call.idle = 0
+            return False
+        call.idle += 1
+        return call.idle >= self._looks
