@@ -139,8 +139,9 @@ def test_current_time_accepts_offsets_and_utc(zone: str, offset: float) -> None:
 def test_current_time_gives_the_date_days_from_now() -> None:
     now = datetime.now(timezone.utc)
     later, earlier = now.date() + timedelta(days=3), now.date() - timedelta(days=1)
-    assert current_time("UTC", 3) == f"{later.strftime('%A')} {later.isoformat()}, 3 days from now"
-    assert current_time("UTC", -1) == f"{earlier.strftime('%A')} {earlier.isoformat()}, 1 day ago"
+    assert current_time("UTC", 3) == f"3 days from now: {later.strftime('%A, %B')} {later.day}, {later.year} ({later.isoformat()})"
+    assert current_time("UTC", -1) == f"1 day ago: {earlier.strftime('%A, %B')} {earlier.day}, {earlier.year} ({earlier.isoformat()})"
+    assert current_time(days_ago=1) == current_time("UTC", -1)
     ahead = now.date() + timedelta(days=40)
     assert current_time(until=ahead.isoformat()) == (f"{ahead.isoformat()} ({ahead.strftime('%A')}) is 40 days from today "
                                                       f"({now.date().isoformat()})")

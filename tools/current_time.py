@@ -40,13 +40,15 @@ def resolve_timezone(name: str) -> tzinfo:
         ) from None
 
 
-def current_time(timezone: str = "UTC", days_from_now: int = 0, until: str = "") -> str:
-    """The current date and time (ISO 8601) and the weekday in a timezone. With days_from_now: the
-    date and weekday that many days later instead; with until: how many days from today to that date.
+def current_time(timezone: str = "UTC", days_from_now: int = 0, days_ago: int = 0, until: str = "") -> str:
+    """The current date and time (ISO 8601) and the weekday in a timezone. With days_from_now or
+    days_ago: the date and weekday that many days later or earlier instead; with until: how many days
+    from today to that date.
 
     Args:
         timezone: An IANA timezone name such as "Europe/Paris" or "Asia/Tokyo", "UTC", or an offset like "+05:30".
-        days_from_now: 3 for the date in 3 days, -1 for yesterday; 0 for now.
+        days_from_now: 3 for the date in 3 days; 0 for now.
+        days_ago: 10 for the date 10 days ago; 0 for now.
         until: A date to count the days to, such as "December 25" or "2027-03-01" (a date already past
             counts as its next occurrence).
     """
@@ -61,15 +63,16 @@ def current_time(timezone: str = "UTC", days_from_now: int = 0, until: str = "")
             target = _next(target, today)
         days = (target - today).days
         return f"{target.isoformat()} ({target.strftime('%A')}) is {'today' if days == 0 else _days(days) + ' from today'} ({today.isoformat()})"
+    days_from_now -= days_ago
     if days_from_now:
         if abs(days_from_now) > 3_000_000:
-            raise ToolError("days_from_now must be within 3,000,000 days")
+            raise ToolError("days_from_now and days_ago must be within 3,000,000 days")
         try:
             then = now.date() + timedelta(days=days_from_now)
         except OverflowError:
             raise ToolError("that date is outside the years 1-9999") from None
         # The day asked for only: given today's weekday too, small models answered with that one.
-        return f"{then.strftime('%A')} {then.isoformat()}, {_days(days_from_now)} {'from now' if days_from_now > 0 else 'ago'}"
+        return f"{_days(days_from_now)} {'from now' if days_from_now > 0 else 'ago'}: {then.strftime('%A, %B')} {then.day}, {then.year} ({then.isoformat()})"
     label = timezone.strip() or "UTC"
     return f"{now.isoformat()} ({now.strftime('%A')}, {label})"
 
