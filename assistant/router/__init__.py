@@ -308,8 +308,7 @@ class Router:
                 yield _steps.waiting(sending, wait)
             if wait > 0 or sending.route.jitter:
                 await _steps.pause(self, sending, wait)
-            skipped = await _steps.build(self, sending, call)
-            if skipped is not None:
+            if not _steps.build(self, sending, call) and (skipped := await _steps.stand_in(self, sending, call)):
                 yield skipped
                 return
             if sending.lowered:
@@ -366,7 +365,7 @@ class Router:
                 return
             if wait > 0 or route.jitter:
                 await _steps.pause(self, sending, wait)
-            if await _steps.build(self, sending, call) is not None:
+            if not _steps.build(self, sending, call) and await _steps.stand_in(self, sending, call):
                 return
             try:
                 response = await sending.client.chat(sending.request)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._route import Route
     from .policies import Action
 
-__all__ = ["Sending", "ready", "reserve", "waiting", "pause", "build", "check", "cancelled", "failed", "answer"]
+__all__ = ["Sending", "ready", "reserve", "waiting", "pause", "build", "stand_in", "check", "cancelled", "failed", "answer"]
 
 
 class Sending:
@@ -112,29 +112,44 @@ async def pause(router: Router, sending: Sending, wait: float) -> None:
         sending.waited += jitter
 
 
-async def build(router: Router, sending: Sending, call: Call) -> StreamEvent | None:
+def build(router: Router, sending: Sending, call: Call) -> bool:
     """Make this try's request (``sending.request``; ``sending.lowered`` says when its max_tokens had to
-    shrink to fit the window), or the hop that skips a candidate that cannot read the attachments when
-    no text stand-in could be made."""
+    shrink to fit the window). False when the model cannot read the prompt's attachments: the request
+    then still needs its text stand-ins (``stand_in``)."""
     cand, state, ollama = sending.cand, call.state, sending.ollama
     request = build_request(call, cand, sending.tries, ollama.num_ctx if ollama and ollama.send else None,
                             local=sending.route.local)
-    unreadable = router.media.unreadable(cand.model_id, request.messages) if state.attachments else None
-    if unreadable:
-        try:
-            stand_in = await router.media.replace(request.messages, unreadable, router._describe)
-        except (LLMError, UsageError) as exc:
-            return hop(call, cand, "bad_request", None, 0.0, f"skipped: it cannot read the {' and '.join(sorted(unreadable))}s "
-                       f"and no text stand-in could be made: {exc}")
-        request = request.model_copy(update={"messages": stand_in})
-    sending.lowered = None
-    if state.max_tokens:  # (without one there is nothing to lower)
-        request, sending.lowered = ctx.fit_reply(request, cand, state)
     sending.request = request
-    sending.client = router.registry.client(cand.provider, sending.tries.key)
+    if state.attachments and router.media.unreadable(cand.model_id, request.messages):
+        return False
+    finish(router, sending, call)
+    return True
+
+
+async def stand_in(router: Router, sending: Sending, call: Call) -> StreamEvent | None:
+    """Replace what ``sending.request``'s model cannot read with text stand-ins, or the hop that skips the
+    candidate when none could be made."""
+    request, cand = sending.request, sending.cand
+    assert request is not None
+    unreadable = router.media.unreadable(cand.model_id, request.messages)
+    try:
+        replaced = await router.media.replace(request.messages, unreadable, router._describe)
+    except (LLMError, UsageError) as exc:
+        return hop(call, cand, "bad_request", None, 0.0, f"skipped: it cannot read the {' and '.join(sorted(unreadable))}s "
+                   f"and no text stand-in could be made: {exc}")
+    sending.request = request.model_copy(update={"messages": replaced})
+    finish(router, sending, call)
+    return None
+
+
+def finish(router: Router, sending: Sending, call: Call) -> None:
+    # The request's max_tokens fitted to the window, its client, and when it was sent.
+    sending.lowered = None
+    if call.state.max_tokens:  # (without one there is nothing to lower)
+        sending.request, sending.lowered = ctx.fit_reply(sending.request, sending.cand, call.state)  # type: ignore[arg-type]
+    sending.client = router.registry.client(sending.cand.provider, sending.tries.key)
     # A success only closes a circuit when it was sent after the circuit opened.
     sending.sent = router.policy.clock()
-    return None
 
 
 def check(sending: Sending, call: Call, response: ChatResponse, started: bool = False) -> None:
