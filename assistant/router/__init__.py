@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # bound at run time by _bind()
 
     from .. import telemetry
     from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
-    from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
+    from ..messages import ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
     from ..registry import LLMRegistry
     from . import _fitting as ctx
     from . import _failures, _prompt_mode, _schedule, _steps
@@ -176,13 +176,8 @@ class Router:
         return [c.model_id for c in plan(model, needs_tools=needs_tools, registry=self.registry,
                                          free_models=self.free_models, catalog=self.catalog)]
 
-    async def chat(
-        self,
-        model: str | Sequence[str],
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        **options: Any,
-    ) -> ChatResponse:
+    async def chat(self, model: str | Sequence[str], messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+                   **options: Any) -> ChatResponse:
         """Answer from the first candidate that can; ``options``: tool_choice, max_tokens,
         temperature, reasoning, response_schema, stop, extra. Raises ``AllModelsFailedError``.
 
@@ -194,7 +189,8 @@ class Router:
         # The loop of ``_run`` with coroutines only (a plain call yields no events; it only records),
         # and after a failed answer its candidates raced two at a time.
         with telemetry.chat_span(model, call.request) as call.trace:
-            candidates, recovery = await self._plan(model, call), None
+            await self.health.refresh()
+            candidates, recovery = self._plan(model, call), None
             while candidates and call.response is None:
                 ahead = list(candidates)
                 while ahead and call.response is None:
@@ -215,13 +211,8 @@ class Router:
                     candidates = recovery.next
             return self._answer(call)
 
-    def stream(
-        self,
-        model: str | Sequence[str],
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        **options: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    def stream(self, model: str | Sequence[str], messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+               **options: Any) -> AsyncIterator[StreamEvent]:
         """Stream from the first candidate that can: ``status`` events for each hop, then the content
         and ``done``. A failure after content raises ``StreamInterruptedError`` with the partial answer.
 
@@ -252,7 +243,8 @@ class Router:
 
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         with telemetry.chat_span(model, call.request) as call.trace:
-            candidates, recovery = await self._plan(model, call), None
+            await self.health.refresh()
+            candidates, recovery = self._plan(model, call), None
             while candidates and call.response is None:
                 ahead = list(candidates)
                 while ahead and call.response is None:
@@ -268,8 +260,7 @@ class Router:
                     candidates = recovery.next
             self._answer(call)
 
-    async def _plan(self, model: str | Sequence[str], call: Call) -> list[Candidate]:
-        await self.health.refresh()
+    def _plan(self, model: str | Sequence[str], call: Call) -> list[Candidate]:
         model, then_auto = self._expand(model)
         needs_tools = bool(call.request.tools)
         free = self.free_models if model == "auto" or then_auto else None
@@ -318,7 +309,9 @@ class Router:
             held: list[StreamEvent] | None = [] if ollama and ctx.may_truncate(cand, state, ollama) else None
             try:
                 response = None
-                events = self._stream(sending.client, sending.request, sending.tries.prompt_mode, state)
+                events = sending.client.stream(sending.request)
+                if sending.tries.prompt_mode:
+                    events = _prompt_mode.stream_reply(events, state.tools)
                 try:
                     async for event in events:
                         if event.type == "done":
@@ -404,7 +397,3 @@ class Router:
     def _circuit(self, provider: str) -> str:
         """The breaker key of ``provider``'s endpoint: two servers behind one name are two circuits."""
         return self._routes.circuit(provider)
-
-    def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
-        events = client.stream(request)
-        return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events
