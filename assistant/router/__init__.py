@@ -17,7 +17,8 @@ streaming; keys appear nowhere.
     resp = await router.chat("auto", [Message.user("hi")])
     [(a.provider, a.model, a.kind, a.detail) for a in resp.attempts]
 
-Part: routing. The router loop and one candidate's hop (here), candidate planning (``_candidates``),
+Part: routing. The router loops (here: a stream's, which yields, and a plain call's, coroutines only)
+over the steps of one candidate's hop (``_steps``), candidate planning (``_candidates``),
 the waiting room and races (``_schedule``), what a failure leads to (``_failures``), what an answer
 becomes (``_answers``), one call and its records (``_call``, ``_hops``), fitting the prompt into a window
 (``_fitting``), prompt-guided tools (``_prompt_mode``), policies, shared health state and rate limits
@@ -386,8 +387,6 @@ class Router:
 
     async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
         return await self.chat(chain, messages, max_tokens=1024)
-
-    # --- pieces -----------------------------------------------------------------------------------
 
     def _screen(self, cand: Candidate, state: RunState, *, probe: bool, resting: bool = True) -> tuple[str, str] | None:
         return screen(cand, state, route=self._routes.of(cand), health=self.health,
