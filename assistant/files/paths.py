@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "config_stamp", "env_value", "env_state"]
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "config_stamp",
+           "config_stamp_of", "CONFIG_ENV", "env_value", "env_state"]
 
 
 def env_value(name: str) -> str | None:
@@ -124,7 +125,7 @@ def config_path() -> Path:
 
 
 # Every variable config_path depends on (_dir's for the config dir), and its answer for their values.
-_CONFIG_ENV = ("ASSISTANT_CONFIG", "ASSISTANT_HOME", "XDG_CONFIG_HOME", *_PLATFORM_ENV)
+CONFIG_ENV = _CONFIG_ENV = ("ASSISTANT_CONFIG", "ASSISTANT_HOME", "XDG_CONFIG_HOME", *_PLATFORM_ENV)
 _config_files: dict[tuple[Any, ...], Path] = {}
 
 
@@ -140,7 +141,16 @@ def config_stamp(*names: str) -> tuple[Any, ...]:
 
         if config_stamp("ASSISTANT_MODEL_HIGH_END") != seen: ...   # read the config and the variable again
     """
-    key = env_state(_CONFIG_ENV + names)
+    return config_stamp_of(_CONFIG_ENV + names)
+
+
+def config_stamp_of(names: tuple[str, ...]) -> tuple[Any, ...]:
+    """``config_stamp`` for a tuple its caller keeps: ``CONFIG_ENV`` followed by the caller's own variables
+    (no tuple is built per call).
+
+        names = CONFIG_ENV + ("ASSISTANT_MODEL_HIGH_END",); ...; stamp = config_stamp_of(names)
+    """
+    key = env_state(names)
     path = _config_strs.get(key)
     if path is None:
         if len(_config_strs) > 64:

@@ -17,7 +17,8 @@ streaming; keys appear nowhere.
     resp = await router.chat("auto", [Message.user("hi")])
     [(a.provider, a.model, a.kind, a.detail) for a in resp.attempts]
 
-Part: routing. The router loop and one candidate's hop (here), candidate planning (``_candidates``),
+Part: routing. The router loops (here: a stream's, which yields, and a plain call's, coroutines only)
+over the steps of one candidate's hop (``_steps``), candidate planning (``_candidates``),
 the waiting room and races (``_schedule``), what a failure leads to (``_failures``), what an answer
 becomes (``_answers``), one call and its records (``_call``, ``_hops``), fitting the prompt into a window
 (``_fitting``), prompt-guided tools (``_prompt_mode``), policies, shared health state and rate limits
@@ -37,15 +38,14 @@ if TYPE_CHECKING:  # bound at run time by _bind()
 
     from .. import telemetry
     from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
-    from ..messages import ChatRequest, ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
+    from ..messages import ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
     from ..registry import LLMRegistry
     from . import _fitting as ctx
-    from . import _answers, _failures, _prompt_mode, _schedule
-    from ._call import Call, Tries, build_request, hop, template
-    from ._failures import EMPTY
+    from . import _failures, _prompt_mode, _schedule, _steps
+    from ._call import Call, template
     from ._candidates import Candidate, RunState, plan, screen
     from ._fitting import CompactFn
-    from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+    from ._hops import Partial, aclose, status_event, summary
     from ._media import MediaHelper
     from ._roles import Expansions, policy_from_config
     from ._route import Routes
@@ -68,8 +68,8 @@ def _bind() -> None:
     so ``from assistant import Router`` loads no pydantic, aiohttp or asyncio (issue 14's cold start)
     and no call pays an import statement."""
     global _bound, asyncio, telemetry, AllModelsFailedError, LLMError, TransientError, UsageError, StreamEvent
-    global LLMRegistry, ctx, _answers, _failures, _prompt_mode, _schedule, Call, Tries, build_request, hop, template
-    global EMPTY, plan, screen, Partial, aclose, describe, is_empty, status_event, summary, MediaHelper, Expansions
+    global LLMRegistry, ctx, _failures, _prompt_mode, _schedule, _steps, Call, template
+    global plan, screen, Partial, aclose, status_event, summary, MediaHelper, Expansions
     global policy_from_config, Routes, RateLimiter, limit_rules, open_state
     import asyncio
 
@@ -78,11 +78,10 @@ def _bind() -> None:
     from ..messages import StreamEvent
     from ..registry import LLMRegistry
     from . import _fitting as ctx
-    from . import _answers, _failures, _prompt_mode, _schedule
-    from ._call import Call, Tries, build_request, hop, template
-    from ._failures import EMPTY
+    from . import _failures, _prompt_mode, _schedule, _steps
+    from ._call import Call, template
     from ._candidates import plan, screen
-    from ._hops import Partial, aclose, describe, is_empty, status_event, summary
+    from ._hops import Partial, aclose, status_event, summary
     from ._media import MediaHelper
     from ._roles import Expansions, policy_from_config
     from ._route import Routes
@@ -178,13 +177,8 @@ class Router:
         return [c.model_id for c in plan(model, needs_tools=needs_tools, registry=self.registry,
                                          free_models=self.free_models, catalog=self.catalog)]
 
-    async def chat(
-        self,
-        model: str | Sequence[str],
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        **options: Any,
-    ) -> ChatResponse:
+    async def chat(self, model: str | Sequence[str], messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+                   **options: Any) -> ChatResponse:
         """Answer from the first candidate that can; ``options``: tool_choice, max_tokens,
         temperature, reasoning, response_schema, stop, extra. Raises ``AllModelsFailedError``.
 
@@ -193,18 +187,33 @@ class Router:
         if self.registry.config.default_temperature is not None:
             options = self._defaults(options)
         call = Call(template(messages, tools, options, stream=False), streaming=False)
-        async for _ in self._run(model, call):  # a plain call yields no events; it only records
-            pass
-        assert call.response is not None
-        return call.response
+        # The loop of ``_run`` with coroutines only (a plain call yields no events; it only records),
+        # and after a failed answer its candidates raced two at a time.
+        with telemetry.chat_span(model, call.request) as call.trace:
+            await self.health.refresh()
+            candidates, recovery = self._plan(model, call), None
+            while candidates and call.response is None:
+                ahead = list(candidates)
+                while ahead and call.response is None:
+                    cand = ahead.pop(0)
+                    partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
+                    if partner is not None:
+                        ahead.remove(partner)
+                        await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
+                    else:
+                        await self._attempt(cand, call, ahead)
+                if call.response is None:
+                    async for _ in _schedule.waiting_room(self, call):
+                        pass
+                if call.response is None:
+                    recovery = recovery or ctx.Recovery(self, call)
+                    async for _ in recovery.after(candidates):
+                        pass
+                    candidates = recovery.next
+            return self._answer(call)
 
-    def stream(
-        self,
-        model: str | Sequence[str],
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        **options: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    def stream(self, model: str | Sequence[str], messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+               **options: Any) -> AsyncIterator[StreamEvent]:
         """Stream from the first candidate that can: ``status`` events for each hop, then the content
         and ``done``. A failure after content raises ``StreamInterruptedError`` with the partial answer.
 
@@ -236,27 +245,12 @@ class Router:
     async def _run(self, model: str | Sequence[str], call: Call) -> AsyncIterator[StreamEvent]:
         with telemetry.chat_span(model, call.request) as call.trace:
             await self.health.refresh()
-            model, then_auto = self._expand(model)
-            needs_tools = bool(call.request.tools)
-            free = self.free_models if model == "auto" or then_auto else None
-            candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free,
-                              catalog=self.catalog, memo=self._planned)
-            if then_auto and model != "auto":
-                candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free,
-                                   catalog=self.catalog)
-            call.state.catalog = self.catalog
-            recovery = None
+            candidates, recovery = self._plan(model, call), None
             while candidates and call.response is None:
                 ahead = list(candidates)
                 while ahead and call.response is None:
-                    cand = ahead.pop(0)
-                    partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
-                    if partner is not None:
-                        ahead.remove(partner)
-                        await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
-                    else:
-                        async for event in self._candidate(cand, call, ahead):
-                            yield event
+                    async for event in self._candidate(ahead.pop(0), call, ahead):
+                        yield event
                 if call.response is None:
                     async for event in _schedule.waiting_room(self, call):
                         yield event
@@ -265,166 +259,122 @@ class Router:
                     async for event in recovery.after(candidates):
                         yield event
                     candidates = recovery.next
-            if call.response is None:
-                raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
-            if call.trace.recording:
-                call.trace.answered(call.response)
+            self._answer(call)
+
+    def _plan(self, model: str | Sequence[str], call: Call) -> list[Candidate]:
+        model, then_auto = self._expand(model)
+        needs_tools = bool(call.request.tools)
+        free = self.free_models if model == "auto" or then_auto else None
+        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free,
+                          catalog=self.catalog, memo=self._planned)
+        if then_auto and model != "auto":
+            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free,
+                               catalog=self.catalog)
+        call.state.catalog = self.catalog
+        return candidates
+
+    def _answer(self, call: Call) -> ChatResponse:
+        if call.response is None:
+            raise AllModelsFailedError(summary(call.attempts), attempts=call.attempts)
+        if call.trace.recording:
+            call.trace.answered(call.response)
+        return call.response
 
     async def _candidate(
         self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
-        race: list[tuple[str, LLMError, float]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        policy, state = self.policy, call.state
-        route = self._routes.of(cand)
-        circuit = route.circuit
-        if self.health.doc.providers:
-            await _failures.forget_stale_disable(self, cand.provider)
-        ollama = None
-        if route.local:
-            await ctx.know_window(self.registry, self.catalog, cand, state)
-        if route.ollama:
-            if cand.free_entry and ctx.unpulled(cand, self.catalog):
-                detail = f"skipped: not pulled on this server; run `ollama pull {cand.model}`"
-                note = hop(call, cand, "not_found", None, 0.0, detail)
-                if call.streaming:
-                    yield note
-                return
-            # Screened against the num_ctx it will run with: Ollama cuts a longer prompt silently.
-            ollama = ctx.ollama_window(cand, call.request, self.catalog, state)
-            if ollama.record and ollama.num_ctx:
-                await ctx.remember_window(self.catalog, cand.model_id, ollama.num_ctx, source="the num_ctx sent to Ollama")
-        skipped = screen(cand, state, route=route, health=self.health, allow_prompt_tools=policy.allow_prompt_tools,
-                         now=policy.clock(), probe=True, resting=not last_resort)
-        if skipped is not None:
-            if skipped[0] == "context_overflow" and state.window(cand):
-                state.too_small.append(cand)
-            if self._screen(cand, state, probe=False, resting=False) is None:
-                call.resting.append(cand)
-            note = hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
-            if call.streaming:
-                yield note
+        """One candidate's hop in a stream: ``_steps`` one after the other, each status event yielded."""
+        sending = await _steps.ready(self, cand, call, last_resort)
+        if isinstance(sending, StreamEvent):
+            yield sending
             return
-        spec = route.spec
-        tries = call.tries.get(cand.model_id)
-        if tries is None:
-            native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in self._prompt_tools
-            keys = list(route.keys)
-            tries = call.tries[cand.model_id] = Tries(
-                keys, self._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
-                prompt_mode=bool(state.tools) and not native)
-            if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
-                    and not (cand.free_entry and cand.supports_tools is True)):
-                # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
-                # entry the free-models list marks as tool-capable is not warned about.
-                yield status_event(f"warning: {cand.model_id} is a free model; free models often do not support "
-                                   "tool calling reliably (tools fall back to prompt-guided calls if it refuses them)")
-        rules = route.rules
+        if sending.warning:
+            yield status_event(sending.warning)
+        state, ollama = call.state, sending.ollama
         while True:
-            waited = 0.0
-            if rules:
-                wait = await self.limiter.reserve_async(rules, policy.clock(), policy.limit_wait_cap_s)
-                if wait > policy.limit_wait_cap_s:
-                    self.health.release(circuit)
-                    note = hop(call, cand, "rate_limit", None, 0.0, f"skipped: client-side request limit full for {wait:.0f}s")
-                    if call.streaming:
-                        yield note
-                    return
-                if wait > 0:
-                    if call.streaming:
-                        yield status_event(f"{cand.model_id}: waiting {wait:.1f}s for the client-side request limit")
-                    await policy.sleep(wait)
-                    waited += wait
-            if route.jitter:
-                # OpenRouter asks clients to spread requests; 100-400 ms before each one.
-                pause = policy.random.uniform(*spec.jitter)
-                await policy.sleep(pause)
-                waited += pause
-            request = build_request(call, cand, tries, ollama.num_ctx if ollama and ollama.send else None, local=spec.local)
-            unreadable = self.media.unreadable(cand.model_id, request.messages) if state.attachments else None
-            if unreadable:
-                try:
-                    stand_in = await self.media.replace(request.messages, unreadable, self._describe)
-                except (LLMError, UsageError) as exc:
-                    note = hop(call, cand, "bad_request", None, 0.0, f"skipped: it cannot read the {' and '.join(sorted(unreadable))}s "
-                               f"and no text stand-in could be made: {exc}")
-                    if call.streaming:
-                        yield note
-                    return
-                request = request.model_copy(update={"messages": stand_in})
-            if state.max_tokens:  # (without one there is nothing to lower)
-                request, lowered = ctx.fit_reply(request, cand, state)
-                if lowered and call.streaming:
-                    yield status_event(f"{cand.model_id}: {lowered}")
-            client = self.registry.client(cand.provider, tries.key)
-            # A success only closes a circuit when it was sent after the circuit opened.
-            sent = policy.clock()
-            partial = Partial() if call.streaming else None
+            wait = await _steps.reserve(self, sending, call) if sending.route.rules else 0.0
+            if isinstance(wait, StreamEvent):
+                yield wait
+                return
+            if wait > 0:
+                yield _steps.waiting(sending, wait)
+            if wait > 0 or sending.route.jitter:
+                await _steps.pause(self, sending, wait)
+            if not _steps.build(self, sending, call) and (skipped := await _steps.stand_in(self, sending, call)):
+                yield skipped
+                return
+            if sending.lowered:
+                yield status_event(f"{cand.model_id}: {sending.lowered}")
+            partial = Partial()
             # A stream that Ollama may have fed a cut prompt is held back until its token count is in.
-            held: list[StreamEvent] | None = [] if call.streaming and ollama and ctx.may_truncate(cand, state, ollama) else None
+            held: list[StreamEvent] | None = [] if ollama and ctx.may_truncate(cand, state, ollama) else None
             try:
-                if call.streaming:
-                    response = None
-                    events = self._stream(client, request, tries.prompt_mode, state)
-                    try:
-                        async for event in events:
-                            if event.type == "done":
-                                response = event.response
-                            elif held is not None:
-                                held.append(event)
-                            else:
-                                partial.add(event)  # type: ignore[union-attr]
-                                yield event
-                    finally:
-                        await aclose(events)
-                    if response is None:
-                        raise TransientError("stream ended without a done event", provider=cand.provider, model=cand.model)
-                else:
-                    response = await client.chat(request)
-                    if tries.prompt_mode:
-                        response = _prompt_mode.parse_reply(response, state.tools)
-                if (partial is None or not partial.started) and is_empty(response):
-                    # A content problem, not the endpoint failing: the breaker does not count it.
-                    raise TransientError("empty completion", provider=cand.provider, model=cand.model, code=EMPTY)
-                if ollama is not None and (cut := ctx.truncation(cand, state, ollama, response)) is not None:
-                    raise cut
+                response = None
+                events = sending.client.stream(sending.request)
+                if sending.tries.prompt_mode:
+                    events = _prompt_mode.stream_reply(events, state.tools)
+                try:
+                    async for event in events:
+                        if event.type == "done":
+                            response = event.response
+                        elif held is not None:
+                            held.append(event)
+                        else:
+                            partial.add(event)
+                            yield event
+                finally:
+                    await aclose(events)
+                if response is None:
+                    raise TransientError("stream ended without a done event", provider=cand.provider, model=cand.model)
+                _steps.check(sending, call, response, partial.started)
             except asyncio.CancelledError:
-                # The other request of a race answered first (or the caller gave up): a probe slot
-                # this request held is free again, and the request sent is on the record.
-                self.health.release(circuit, sent)
-                if call.response is not None:
-                    hop(call, cand, "raced", None, waited, "cancelled: another candidate answered first")
+                _steps.cancelled(self, sending, call)
                 raise
             except LLMError as err:
-                if race is None:
-                    opened = await _failures.count_failure(self, circuit, err, sent)
-                else:
-                    # Weighed when the race is over (``_race``).
-                    self.health.release(circuit, sent)
-                    race.append((circuit, err, sent))
-                    opened = False
-                if (policy.race_after_failed_answer and not call.streaming and (err.status is None or err.status < 300)
-                        and policy.clock() - sent >= policy.race_after_s):
-                    call.racing = True
-                if partial is not None and partial.started:
-                    hop(call, cand, err.kind, err.status, waited, describe(err, "stream broke off after output"))
-                    raise partial.interrupted(err, cand.provider, cand.model, call.attempts) from None
-                action = _failures.judge(self, err, cand, tries, request, has_next=_schedule.can_serve(self, rest, call),
-                                         opened=opened, last_resort=last_resort)
-                if action.kind == "cool_down" or (action.kind == "next" and action.detail.startswith("circuit open")):
-                    call.resting.append(cand)
-                wait = action.wait_s if action.kind == "retry" else 0.0
-                note = hop(call, cand, err.kind, err.status, waited + wait, describe(err, action.detail))
-                if call.streaming:
-                    yield note
-                if not await _failures.apply(self, action, err, cand, tries, call):
+                action, note = await _steps.failed(self, sending, call, err, rest, last_resort=last_resort, race=None,
+                                                   partial=partial)
+                yield note
+                if not await _failures.apply(self, action, err, cand, sending.tries, call):
                     return
             else:
                 for event in held or ():
                     yield event
-                await self.health.succeeded(circuit, sent, provider=cand.provider)
-                await _answers.answered(self, call, cand, route, tries, request, response, waited, client)
-                if call.streaming:
-                    yield StreamEvent(type="done", response=call.response)
+                await _steps.answer(self, sending, call, response)
+                yield StreamEvent(type="done", response=call.response)
+                return
+
+    async def _attempt(
+        self, cand: Candidate, call: Call, rest: Sequence[Candidate], *, last_resort: bool = False,
+        race: list[tuple[str, LLMError, float]] | None = None,
+    ) -> None:
+        """One candidate's hop in a plain call: the steps of ``_candidate``, awaited, nothing yielded;
+        ``race`` keeps the failures of a race for when it is over."""
+        sending = await _steps.ready(self, cand, call, last_resort)
+        if isinstance(sending, StreamEvent):
+            return
+        route = sending.route
+        while True:
+            wait = await _steps.reserve(self, sending, call) if route.rules else 0.0
+            if isinstance(wait, StreamEvent):
+                return
+            if wait > 0 or route.jitter:
+                await _steps.pause(self, sending, wait)
+            if not _steps.build(self, sending, call) and await _steps.stand_in(self, sending, call):
+                return
+            try:
+                response = await sending.client.chat(sending.request)
+                if sending.tries.prompt_mode:
+                    response = _prompt_mode.parse_reply(response, call.state.tools)
+                _steps.check(sending, call, response)
+            except asyncio.CancelledError:
+                _steps.cancelled(self, sending, call)
+                raise
+            except LLMError as err:
+                action, _ = await _steps.failed(self, sending, call, err, rest, last_resort=last_resort, race=race)
+                if not await _failures.apply(self, action, err, cand, sending.tries, call):
+                    return
+            else:
+                await _steps.answer(self, sending, call, response)
                 return
 
     def _facts(self) -> Any:
@@ -438,8 +388,6 @@ class Router:
     async def _describe(self, chain: list[str], messages: list[Message]) -> ChatResponse:
         return await self.chat(chain, messages, max_tokens=1024)
 
-    # --- pieces -----------------------------------------------------------------------------------
-
     def _screen(self, cand: Candidate, state: RunState, *, probe: bool, resting: bool = True) -> tuple[str, str] | None:
         return screen(cand, state, route=self._routes.of(cand), health=self.health,
                       allow_prompt_tools=self.policy.allow_prompt_tools, now=self.policy.clock(), probe=probe,
@@ -448,7 +396,3 @@ class Router:
     def _circuit(self, provider: str) -> str:
         """The breaker key of ``provider``'s endpoint: two servers behind one name are two circuits."""
         return self._routes.circuit(provider)
-
-    def _stream(self, client: Any, request: ChatRequest, prompt_mode: bool, state: RunState) -> AsyncIterator[StreamEvent]:
-        events = client.stream(request)
-        return _prompt_mode.stream_reply(events, state.tools) if prompt_mode else events

@@ -84,6 +84,8 @@ def attempt_cost(router: Router, cand: Candidate, usage: Usage, route: Route | N
         router._call_cost = call_cost
     # The catalog's answer at planning time when the candidate carries it (the same call, the same prices).
     info = cand.info if cand.info is not UNASKED else router._facts().get(cand.model_id)
+    if info is None:
+        return None  # what call_cost says of a model the catalog does not know
     return router._call_cost(info, usage, family=route.spec.family)
 
 

@@ -106,7 +106,11 @@ class RunState:
     def attachments(self) -> bool:
         """True when some message of the prompt carries an attachment (looked at once per history)."""
         if self.attached is None:
-            self.attached = any(m.attachments for m in self.messages)
+            self.attached = False
+            for message in self.messages:  # (a loop: ``any`` over a generator costs four times as much)
+                if message.attachments:
+                    self.attached = True
+                    break
         return self.attached
 
     def raw_tokens(self, model_id: str) -> int:
@@ -220,12 +224,12 @@ def plan(
     if isinstance(model, str) and model.strip().lower() == "auto":
         entries = _auto_chain(free_models, needs_tools, registry)
         return [_candidate(e, registry, catalog) for e in entries]
-    ids = [model] if isinstance(model, str) else list(model)
+    ids = (model,) if isinstance(model, str) else tuple(model)
     if memo is None:
         return [_candidate(i, registry, catalog) for i in ids]
     if not isinstance(getattr(type(catalog), "version", None), property):
         return [_remembered(i, registry, catalog, memo) for i in ids]
-    key = tuple(ids)
+    key = ids
     hit = memo.get(key)
     if hit is not None and hit[0] == registry.generation and hit[1] == catalog.version:
         return list(hit[2])

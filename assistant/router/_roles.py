@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..files.paths import config_stamp
+from ..files.paths import CONFIG_ENV, config_stamp_of
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
 from ..registry.config import ConfigFile
@@ -57,32 +57,32 @@ class Expansions:
     """``expand_model`` for one registry, answered from memory while nothing it reads has changed: the
     registry's providers and config (``registry.generation``), the config file's model roles (its
     ``config_stamp``: one ``access`` or ``stat``) and the ``ASSISTANT_MODEL_<ROLE>`` variables involved.
+    The ids come as a tuple: the memo's own, not to be changed.
 
         model, then_auto = Expansions(registry)("openai/gpt-4o")
     """
 
     def __init__(self, registry: LLMRegistry) -> None:
         self.registry = registry
-        self._memo: dict[Any, tuple[tuple[str, ...], tuple[Any, ...], str | list[str], bool]] = {}
+        self._memo: dict[Any, tuple[tuple[str, ...], int, tuple[Any, ...], str | tuple[str, ...], bool]] = {}
 
-    def __call__(self, model: str | Sequence[str]) -> tuple[str | list[str], bool]:
+    def __call__(self, model: str | Sequence[str]) -> tuple[str | tuple[str, ...], bool]:
         asked = model if isinstance(model, str) else tuple(model)
         hit = self._memo.get(asked)
         if hit is not None:
-            variables, inputs, ids, then_auto = hit
-            if inputs == self._inputs(variables):
-                return (ids if isinstance(ids, str) else list(ids)), then_auto
+            names, generation, stamp, ids, then_auto = hit
+            if generation == self.registry.generation and stamp == config_stamp_of(names):
+                return ids, then_auto
         roles = [m for m in ([asked] if isinstance(asked, str) else asked) if is_role(m)]
-        variables = tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}" for r in (*roles, *_FOLLOWERS))
-        inputs = self._inputs(variables)
-        ids, then_auto = expand_model(model, self.registry)
+        names = CONFIG_ENV + tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}"
+                                   for r in (*roles, *_FOLLOWERS))
+        generation, stamp = self.registry.generation, config_stamp_of(names)
+        found, then_auto = expand_model(model, self.registry)
+        ids = found if isinstance(found, str) else tuple(found)
         if len(self._memo) >= _MEMO_SIZE:
             self._memo.clear()
-        self._memo[asked] = (variables, inputs, ids, then_auto)
-        return (ids if isinstance(ids, str) else list(ids)), then_auto
-
-    def _inputs(self, variables: tuple[str, ...]) -> tuple[Any, ...]:
-        return self.registry.generation, config_stamp(*variables)
+        self._memo[asked] = (names, generation, stamp, ids, then_auto)
+        return ids, then_auto
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:

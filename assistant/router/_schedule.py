@@ -49,9 +49,11 @@ async def waiting_room(router: Router, call: Call) -> AsyncIterator[StreamEvent]
             await router.policy.sleep(wait)
         if pair:
             await race(router, [(cand, resting), (pair[0][1], pair[0][2])], call, ())
-        else:
+        elif call.streaming:
             async for event in router._candidate(cand, call, (), last_resort=resting):
                 yield event
+        else:
+            await router._attempt(cand, call, (), last_resort=resting)
         if call.response is not None:
             return
 
@@ -70,12 +72,9 @@ async def race(router: Router, pair: Sequence[tuple[Candidate, bool]], call: Cal
     later, cooled down, ...)."""
     failures: list[tuple[str, LLMError, float]] = []
 
-    async def run(cand: Candidate, last_resort: bool, partner: Candidate) -> None:
-        async for _ in router._candidate(cand, call, [partner, *rest], last_resort=last_resort, race=failures):
-            pass  # a plain call's candidates yield nothing
-
     (first, first_last), (second, second_last) = pair
-    pending = {asyncio.create_task(run(first, first_last, second)), asyncio.create_task(run(second, second_last, first))}
+    pending = {asyncio.create_task(router._attempt(first, call, [second, *rest], last_resort=first_last, race=failures)),
+               asyncio.create_task(router._attempt(second, call, [first, *rest], last_resort=second_last, race=failures))}
     try:
         while pending and call.response is None:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

@@ -251,7 +251,11 @@ class HealthStore:
         bucket = breaker.bucket(now)
         if not closes and not disabled:
             # An everyday success: counted in memory now, written behind with the others of this flush.
-            count_call(entry if entry is not None else circuit_of(doc, key), bucket, False, keep_after)
+            buckets = entry.buckets if entry is not None else None
+            if buckets and buckets[-1][0] == bucket:
+                buckets[-1][1] += 1  # (``count_call``'s usual case, without the call)
+            else:
+                count_call(entry if entry is not None else circuit_of(doc, key), bucket, False, keep_after)
             with self._ops_lock:
                 tally = self._successes
                 opened = tally is None
