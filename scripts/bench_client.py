@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bench_client.py [--calls 400]
 
-Baselines (what a hand-written client would do, no engine):
+Baselines (what a hand-written client would do, no engine), on a session with no timeouts at all,
+the fastest aiohttp gives (``_benchlib.raw_session``; our client keeps its limits):
 - a call: aiohttp POST, ``await response.read()``, ``orjson.loads``, take the message text;
 - a stream: bytes read with ``response.content.iter_any()``, events split on blank lines, every
   ``data:`` payload parsed with orjson and its text collected (not ``async for line in content``,
@@ -29,8 +30,7 @@ import sys
 import time
 from typing import Any
 
-import aiohttp
-from _benchlib import chat_server, interleaved, openai_handler, raw_call, raw_stream
+from _benchlib import chat_server, interleaved, openai_handler, raw_call, raw_session, raw_stream
 
 
 async def bench(base: str, calls: int) -> dict[str, float]:
@@ -39,7 +39,7 @@ async def bench(base: str, calls: int) -> dict[str, float]:
 
     url = base + "/v1/chat/completions"
     client = create_client("vllm", base_url=base + "/v1", max_concurrency=None)
-    session = aiohttp.ClientSession()
+    session = raw_session()
     request = ChatRequest(model="bench", messages=[Message.user("hi")])
     payload = {"model": "bench", "messages": [{"role": "user", "content": "hi"}]}
 

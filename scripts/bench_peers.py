@@ -39,8 +39,7 @@ from typing import Any
 # Read when litellm is imported: without it, the import fetches the model cost map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import aiohttp  # noqa: E402
-from _benchlib import REPLY, STREAM_TEXT, chat_server, interleaved, openai_handler, raw_call, raw_stream  # noqa: E402
+from _benchlib import REPLY, STREAM_TEXT, chat_server, interleaved, openai_handler, raw_call, raw_session, raw_stream  # noqa: E402
 
 Fn = Callable[[], Awaitable[str]]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -58,7 +57,7 @@ class Contender:
 
 
 async def _raw(base: str) -> Contender:
-    session = aiohttp.ClientSession()
+    session = raw_session()
     url = base + "/v1/chat/completions"
     payload = {"model": "bench", "messages": MESSAGES}
     streamed = {**payload, "stream": True}

@@ -3,7 +3,8 @@
     .venv/bin/python scripts/bench_router.py [--calls 1000] [--concurrency 100]
 
 Reports the per-call ratio of ``Router.chat`` on one healthy provider vs a raw aiohttp POST + orjson
-parse (target <= 1.2x, issue 14), the same for the bare client (to show what the router itself adds), and
+parse on a session with no timeouts, the fastest aiohttp gives (``_benchlib.raw_session``) (target <=
+1.2x, issue 14), the same for the bare client (to show what the router itself adds), and
 throughput at ``--concurrency`` concurrent calls as a share of raw aiohttp's (target >= 75%). Calls
 are timed one by one in turns (raw, client, router) and the medians compared, so load from other
 processes hits all three alike. The server runs in its own process so its CPU time is charged to
@@ -20,9 +21,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import orjson
-from _benchlib import chat_server, interleaved
+from _benchlib import chat_server, interleaved, raw_session
 from aiohttp import web
 
 COMPLETION = orjson.dumps({
@@ -66,7 +66,7 @@ async def bench(base: str, calls: int, width: int) -> dict[str, float]:
     url = base + "/v1/chat/completions"
     payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     headers = {"Content-Type": "application/json", "Authorization": "Bearer k-bench"}
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    session = raw_session()
 
     async def raw() -> str:
         async with session.post(url, data=orjson.dumps(payload), headers=headers) as r:
