@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPClient", "SpecClient", "drain", "loads", "translate_errors"]
 
-_CHUNK = 1 << 16
 _JSON = {"Content-Type": "application/json"}  # aiohttp copies request headers: never mutated
 # Above this a request body may take a while to send: aiohttp's own read timer, which starts once the
 # body is written, bounds that call instead of the watchdog.
