@@ -246,6 +246,15 @@ async def test_a_json_list_of_records_comes_with_its_totals(root: Path) -> None:
     assert await read_file.invoke({"path": "config.json"}) == '{"project": "Nebula", "version": "2.3.1"}\n'
 
 
+async def test_a_list_of_numbers_comes_with_its_total(root: Path) -> None:
+    (root / "numbers.txt").write_text("4\n9\n15\n\n22\n")
+    (root / "mixed.txt").write_text("4\nnine\n")
+    read_file, _ = file_tools(root)
+    assert await read_file.invoke({"path": "numbers.txt"}) == "4\n9\n15\n\n22\n[numbers: 4; total 50, mean 12.5, min 4, max 22]"
+    assert await read_file.invoke({"path": "mixed.txt"}) == "4\nnine\n"
+    assert await read_file.invoke({"path": "src/app.py"}) == "print('hi')\n"
+
+
 async def test_a_cut_table_is_still_totalled_over_every_row(root: Path) -> None:
     rows = "".join(f"r{i},{i}\n" for i in range(1, 1001))
     (root / "big.csv").write_text("name,value\n" + rows)

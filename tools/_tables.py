@@ -34,14 +34,14 @@ _SWAP = str.maketrans(".,", ",.")
 def summarize_table(name: str, text: str) -> str | None:
     """The summary line for ``text``, the content of the file called ``name``; None when it is not a
     table with a header and at least one number column (or, for ``.json``/``.jsonl``, a list of
-    records with at least one number field)."""
+    records with at least one number field; for any other file, a list of numbers one a line)."""
     suffix = name[name.rfind("."):].lower() if "." in name else ""
     if suffix in RECORD_SUFFIXES:
         found = _records(text, suffix)
         return _summary(*found, "records", 0, False) if found else None
     delimiter = TABLE_SUFFIXES.get(suffix)
     if delimiter is None:
-        return None
+        return _number_list(text)
     first = text.split("\n", 1)[0]
     comma_decimal = delimiter == "," and ";" in first and "," not in first
     if comma_decimal:
@@ -54,6 +54,20 @@ def summarize_table(name: str, text: str) -> str | None:
         return None  # no header row: nothing names the columns
     kept = [row for row in body if len(row) == len(header)]
     return _summary(header, kept, "table", len(body) - len(kept), comma_decimal)
+
+
+def _number_list(text: str) -> str | None:
+    """For a file that is a list of numbers, one a line (and nothing else): their totals."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or len(lines) > 1_000_000:
+        return None
+    numbers = []
+    for line in lines:
+        number = parse_number(line)
+        if number is None:
+            return None
+        numbers.append((number, []))
+    return f"[numbers: {len(numbers)}; " + _describe(numbers, None) + "]"
 
 
 def _summary(header: list[str], kept: list[list[str]], kind: str, left_out: int, comma_decimal: bool) -> str | None:

@@ -83,10 +83,11 @@ def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None, summ
     if len(data) > max_bytes:
         size = target.stat().st_size
         text += f"\n[... cut: the file has {size} bytes, shown the first {max_bytes} ...]"
-    if summary and target.suffix.lower() in SUMMED_SUFFIXES:
-        summary = _table_summary(target, data, max_bytes)
-        if summary:
-            text += ("" if text.endswith("\n") else "\n") + summary
+    if summary:
+        totals = _table_summary(target, data, max_bytes) if target.suffix.lower() in SUMMED_SUFFIXES else (
+            None if len(data) > max_bytes else summarize_table(target.name, text))
+        if totals:
+            text += ("" if text.endswith("\n") else "\n") + totals
     return text
 
 
@@ -153,8 +154,8 @@ def file_tools(
     base = Path(root).resolve() if root is not None else None
 
     def read_file(path: str) -> str:
-        """Read a text file. A .csv/.tsv table or a JSON list of records ends with a line of its number
-        columns' totals, means and extremes.
+        """Read a text file. A .csv/.tsv table, a JSON list of records or a list of numbers ends with a
+        line of the numbers' totals, means and extremes.
 
         Args:
             path: The file's path, relative to the allowed directory.
