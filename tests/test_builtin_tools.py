@@ -96,13 +96,15 @@ async def test_the_default_calculator_reads_a_table_column_the_model_names(root:
     (root / ".env.csv").write_text("k,v\na,1\n")
     (root / "data").mkdir()
     (root / "data" / "q1.tsv").write_text("n\n2\n3\n")
+    (root / "numbers.txt").write_text("4\n9\n15\n\n22\n")
+    (root / "notes.txt").write_text("Team notes\n")
     monkeypatch.chdir(root)
     calc = {t.name: t for t in default_tools()}["calculator"]
     assert "sales.csv['amount']" in calc.spec().parameters["properties"]["expression"]["description"]
     for expression, expected in [("sum(sales.csv['amount'])", "550"), ("SUM(sales.csv!B2:B100)", "550"),
                                  ("mean(sales.csv.Amount)", "137.5"), ("SUM(sales) / COUNT(sales)", "137.5"),
                                  ("max(sales.csv) - min(\"sales.csv\"['amount'])", "120"),
-                                 ("sum(data/q1.tsv['n'])", "5")]:
+                                 ("sum(data/q1.tsv['n'])", "5"), ("sum(numbers.txt) / count(numbers.txt)", "12.5")]:
         assert await calc.invoke({"expression": expression}) == expected, expression
     for expression, problem in [("SUM(sales.csv!A2:A9)", "'region' of sales.csv does not hold only numbers.*sales.csv\\['amount'\\]"),
                                 ("sum(sales.csv['price'])", "no column 'price'; its columns: 'region' \\(A, text\\), 'amount' \\(B, numbers\\)"),
@@ -111,7 +113,8 @@ async def test_the_default_calculator_reads_a_table_column_the_model_names(root:
                                 ("sum(costs.csv)", "'costs.csv' does not exist"),
                                 ("sum(.env.csv)", "not a valid expression|likely holds secrets"),
                                 ("sum(../secret.csv)", "not a valid expression|outside|cannot open"),
-                                ("notes.txt + 1", "cannot open 'notes.txt': call read_file")]:
+                                ("notes.txt + 1", "notes.txt is not a list of numbers, one a line: read it with read_file"),
+                                ("data.json + 1", "cannot open 'data.json': call read_file")]:
         with pytest.raises(ToolFailedError, match=problem):
             await calc.invoke({"expression": expression})
     # The calculator on its own reads no files.

@@ -7,6 +7,8 @@ of secrets) and puts the column's numbers in its place:
 
     sales.csv['amount']   sales.csv["Amount"]   sales.csv.amount   sales.csv!B2:B100   sales.csv
 
+and a ``.txt`` file that is a list of numbers, one a line, is a table of one column (``sum(numbers.txt)``).
+
 A reference without a column means the file's only number column; a spreadsheet column letter
 (``B``) counts from the first column. Anything unclear is an error naming the columns there are.
 """
@@ -30,7 +32,7 @@ __all__ = ["REFERENCE", "columns_in"]
 _NOT_FILES = {"pi", "e", "tau", "inf"}
 
 REFERENCE = re.compile(
-    r"""(?<![\w.'"/])(?:['"]?(?P<file>[A-Za-z_][\w-]*(?:[./][\w-]+)*\.(?:csv|tsv))['"]?|(?P<stem>[A-Za-z_]\w*)(?!\s*\())"""
+    r"""(?<![\w.'"/])(?:['"]?(?P<file>[A-Za-z_][\w-]*(?:[./][\w-]+)*\.(?:csv|tsv|txt))['"]?|(?P<stem>[A-Za-z_]\w*)(?!\s*\())"""
     r"""(?:\s*\[\s*['"](?P<key>[^'"\]]+)['"]\s*\]|\.(?P<attr>[A-Za-z_]\w*)|!\$?(?P<letter>[A-Za-z]{1,3})\$?\d*(?::\$?[A-Za-z]{1,3}\$?\d*)?)?""",
     re.IGNORECASE,
 )
@@ -74,6 +76,13 @@ def _stem_file(stem: str, read: Callable[[str], str], tables: dict[str, Any]) ->
 
 
 def _table(name: str, text: str) -> tuple[list[str], list[list[str]], str]:
+    if name.lower().endswith(".txt"):
+        # numbers.txt: a list of numbers, one a line, is a table of one column.
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines or any(parse_number(line) is None for line in lines):
+            raise ToolError(f"{name} is not a list of numbers, one a line: read it with read_file and write the "
+                            "numbers you need into the expression")
+        return ["numbers"], [[line] for line in lines], ","
     delimiter = TABLE_SUFFIXES[name[name.rfind("."):].lower()]
     first = text.split("\n", 1)[0]
     if delimiter == "," and ";" in first and "," not in first:
