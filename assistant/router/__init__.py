@@ -300,7 +300,8 @@ class Router:
                 yield _steps.waiting(sending, wait)
             if wait > 0 or sending.route.jitter:
                 await _steps.pause(self, sending, wait)
-            if not _steps.build(self, sending, call) and (skipped := await _steps.stand_in(self, sending, call)):
+            unreadable = _steps.build(self, sending, call)
+            if unreadable and (skipped := await _steps.stand_in(self, sending, call, unreadable)):
                 yield skipped
                 return
             if sending.lowered:
@@ -359,7 +360,8 @@ class Router:
                 return
             if wait > 0 or route.jitter:
                 await _steps.pause(self, sending, wait)
-            if not _steps.build(self, sending, call) and await _steps.stand_in(self, sending, call):
+            unreadable = _steps.build(self, sending, call)
+            if unreadable and await _steps.stand_in(self, sending, call, unreadable):
                 return
             try:
                 response = await sending.client.chat(sending.request)

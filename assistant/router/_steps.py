@@ -112,26 +112,27 @@ async def pause(router: Router, sending: Sending, wait: float) -> None:
         sending.waited += jitter
 
 
-def build(router: Router, sending: Sending, call: Call) -> bool:
+def build(router: Router, sending: Sending, call: Call) -> set[str] | None:
     """Make this try's request (``sending.request``; ``sending.lowered`` says when its max_tokens had to
-    shrink to fit the window). False when the model cannot read the prompt's attachments: the request
-    then still needs its text stand-ins (``stand_in``)."""
+    shrink to fit the window). The attachment kinds the model cannot read, when there are some: the
+    request then still needs its text stand-ins (``stand_in``)."""
     cand, state, ollama = sending.cand, call.state, sending.ollama
     request = build_request(call, cand, sending.tries, ollama.num_ctx if ollama and ollama.send else None,
                             local=sending.route.local)
     sending.request = request
-    if state.attachments and router.media.unreadable(cand.model_id, request.messages):
-        return False
+    if state.attachments:
+        unreadable = router.media.unreadable(cand.model_id, request.messages)
+        if unreadable:
+            return unreadable
     finish(router, sending, call)
-    return True
+    return None
 
 
-async def stand_in(router: Router, sending: Sending, call: Call) -> StreamEvent | None:
-    """Replace what ``sending.request``'s model cannot read with text stand-ins, or the hop that skips the
-    candidate when none could be made."""
+async def stand_in(router: Router, sending: Sending, call: Call, unreadable: set[str]) -> StreamEvent | None:
+    """Replace the ``unreadable`` attachments of ``sending.request`` with text stand-ins, or the hop that
+    skips the candidate when none could be made."""
     request, cand = sending.request, sending.cand
     assert request is not None
-    unreadable = router.media.unreadable(cand.model_id, request.messages)
     try:
         replaced = await router.media.replace(request.messages, unreadable, router._describe)
     except (LLMError, UsageError) as exc:
