@@ -15,8 +15,6 @@ A reference without a column means the file's only number column; a spreadsheet 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -24,7 +22,7 @@ from typing import Any
 
 from assistant.agent.tools import ToolError
 
-from ._tables import TABLE_SUFFIXES, parse_number
+from ._tables import TABLE_SUFFIXES, number_lines, parse_number, read_table
 
 __all__ = ["REFERENCE", "columns_in"]
 
@@ -41,7 +39,7 @@ REFERENCE = re.compile(
 def columns_in(text: str, read: Callable[[str], str]) -> tuple[str, dict[str, list[int | float]]]:
     """``text`` with each table reference replaced by a name, and the numbers each name stands for."""
     values: dict[str, list[int | float]] = {}
-    tables: dict[str, tuple[list[str], list[list[str]], str]] = {}
+    tables: dict[str, tuple[list[str], list[list[str]], bool]] = {}
 
     def replace(match: re.Match[str]) -> str:
         name = match["file"] or _stem_file(match["stem"], read, tables)
@@ -49,9 +47,9 @@ def columns_in(text: str, read: Callable[[str], str]) -> tuple[str, dict[str, li
             return match[0]  # a name that is no table here: the calculator says what is wrong with it
         if name not in tables:
             tables[name] = _table(name, read(name))
-        header, rows, delimiter = tables[name]
-        index = _column(name, header, rows, match["key"] or match["attr"], match["letter"], delimiter)
-        numbers = [parse_number(row[index], delimiter == ";") for row in rows if len(row) == len(header) and row[index].strip()]
+        header, rows, comma_decimal = tables[name]
+        index = _column(name, header, rows, match["key"] or match["attr"], match["letter"], comma_decimal)
+        numbers = [parse_number(row[index], comma_decimal) for row in rows if len(row) == len(header) and row[index].strip()]
         placeholder = f"column_{len(values)}"
         values[placeholder] = [_plain(n) for n in numbers if n is not None]
         return placeholder
@@ -75,26 +73,24 @@ def _stem_file(stem: str, read: Callable[[str], str], tables: dict[str, Any]) ->
     return None
 
 
-def _table(name: str, text: str) -> tuple[list[str], list[list[str]], str]:
-    if name.lower().endswith(".txt"):
+def _table(name: str, text: str) -> tuple[list[str], list[list[str]], bool]:
+    suffix = name[name.rfind("."):].lower()
+    if suffix == ".txt":
         # numbers.txt: a list of numbers, one a line, is a table of one column.
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if not lines or any(parse_number(line) is None for line in lines):
+        numbers = number_lines(text)
+        if numbers is None:
             raise ToolError(f"{name} is not a list of numbers, one a line: read it with read_file and write the "
                             "numbers you need into the expression")
-        return ["numbers"], [[line] for line in lines], ","
-    delimiter = TABLE_SUFFIXES[name[name.rfind("."):].lower()]
-    first = text.split("\n", 1)[0]
-    if delimiter == "," and ";" in first and "," not in first:
-        delimiter = ";"
-    rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(cell.strip() for cell in row)]
-    if len(rows) < 2:
+        return ["numbers"], [[str(n)] for n in numbers], False
+    found = read_table(suffix, text)
+    if found is None:
         raise ToolError(f"{name} has no rows of values")
-    return [cell.strip() for cell in rows[0]], rows[1:], delimiter
+    return found
 
 
-def _column(name: str, header: list[str], rows: list[list[str]], key: str | None, letter: str | None, delimiter: str) -> int:
-    numeric = [i for i in range(len(header)) if _all_numbers(rows, i, len(header), delimiter == ";")]
+def _column(name: str, header: list[str], rows: list[list[str]], key: str | None, letter: str | None,
+            comma_decimal: bool) -> int:
+    numeric = [i for i in range(len(header)) if _all_numbers(rows, i, len(header), comma_decimal)]
     if key is not None:
         wanted = key.strip().lower()
         for index, column in enumerate(header):

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["summarize_table", "parse_number", "TABLE_SUFFIXES", "RECORD_SUFFIXES"]
+__all__ = ["summarize_table", "read_table", "number_lines", "parse_number", "TABLE_SUFFIXES", "RECORD_SUFFIXES"]
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 RECORD_SUFFIXES = {".json", ".jsonl"}
@@ -39,9 +39,22 @@ def summarize_table(name: str, text: str) -> str | None:
     if suffix in RECORD_SUFFIXES:
         found = _records(text, suffix)
         return _summary(*found, "records", 0, False) if found else None
-    delimiter = TABLE_SUFFIXES.get(suffix)
-    if delimiter is None:
+    if suffix not in TABLE_SUFFIXES:
         return _number_list(text)
+    found = read_table(suffix, text)
+    if found is None:
+        return None
+    header, body, comma_decimal = found
+    if parse_number(header[0], comma_decimal) is not None or not all(header):
+        return None  # no header row: nothing names the columns
+    kept = [row for row in body if len(row) == len(header)]
+    return _summary(header, kept, "table", len(body) - len(kept), comma_decimal)
+
+
+def read_table(suffix: str, text: str) -> tuple[list[str], list[list[str]], bool] | None:
+    """The first row (stripped), the other rows, and whether numbers are written 1.234,5 (a ``;``-separated
+    export), of the ``.csv``/``.tsv`` ``text``; None with fewer than two rows that hold anything."""
+    delimiter = TABLE_SUFFIXES[suffix]
     first = text.split("\n", 1)[0]
     comma_decimal = delimiter == "," and ";" in first and "," not in first
     if comma_decimal:
@@ -49,25 +62,27 @@ def summarize_table(name: str, text: str) -> str | None:
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         return None
-    header, body = [cell.strip() for cell in rows[0]], rows[1:]
-    if parse_number(header[0], comma_decimal) is not None or not all(header):
-        return None  # no header row: nothing names the columns
-    kept = [row for row in body if len(row) == len(header)]
-    return _summary(header, kept, "table", len(body) - len(kept), comma_decimal)
+    return [cell.strip() for cell in rows[0]], rows[1:], comma_decimal
+
+
+def number_lines(text: str) -> list[Decimal] | None:
+    """The numbers of a text that is a list of numbers, one a line (blank lines aside); else None."""
+    numbers = []
+    for line in text.splitlines():
+        if line.strip():
+            number = parse_number(line)
+            if number is None:
+                return None
+            numbers.append(number)
+    return numbers or None
 
 
 def _number_list(text: str) -> str | None:
     """For a file that is a list of numbers, one a line (and nothing else): their totals."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) < 2 or len(lines) > 1_000_000:
+    numbers = number_lines(text)
+    if numbers is None or len(numbers) < 2:
         return None
-    numbers = []
-    for line in lines:
-        number = parse_number(line)
-        if number is None:
-            return None
-        numbers.append((number, []))
-    return f"[numbers: {len(numbers)}; " + _describe(numbers, None) + "]"
+    return f"[numbers: {len(numbers)}; " + _describe([(n, []) for n in numbers], None) + "]"
 
 
 def _summary(header: list[str], kept: list[list[str]], kind: str, left_out: int, comma_decimal: bool) -> str | None:

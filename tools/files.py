@@ -84,23 +84,23 @@ def _read(root: Path | None, path: str, max_bytes: int, allow: bool | None, summ
         size = target.stat().st_size
         text += f"\n[... cut: the file has {size} bytes, shown the first {max_bytes} ...]"
     if summary:
-        totals = _table_summary(target, data, max_bytes) if target.suffix.lower() in SUMMED_SUFFIXES else (
-            None if len(data) > max_bytes else summarize_table(target.name, text))
+        totals = summarize_table(target.name, text) if len(data) <= max_bytes else _cut_table_summary(target)
         if totals:
             text += ("" if text.endswith("\n") else "\n") + totals
     return text
 
 
-def _table_summary(target: Path, data: bytes, max_bytes: int) -> str | None:
-    """The totals of a table file, over every row (read up to ``TABLE_MAX_BYTES`` when cut above)."""
-    if len(data) > max_bytes:
-        with open(target, "rb") as fh:
-            data = fh.read(TABLE_MAX_BYTES + 1)
-        if len(data) > TABLE_MAX_BYTES:
-            data = data[: data.rfind(b"\n", 0, TABLE_MAX_BYTES) + 1]
-            summary = summarize_table(target.name, data.decode("utf-8", errors="replace"))
-            return summary and summary.replace("[table: ", "[table, first rows only (the file is large): ", 1)
-    return summarize_table(target.name, data.decode("utf-8", errors="replace"))
+def _cut_table_summary(target: Path) -> str | None:
+    """The totals of a table file too big to show whole, over every row (up to ``TABLE_MAX_BYTES``)."""
+    if target.suffix.lower() not in SUMMED_SUFFIXES:
+        return None
+    with open(target, "rb") as fh:
+        data = fh.read(TABLE_MAX_BYTES + 1)
+    if len(data) <= TABLE_MAX_BYTES:
+        return summarize_table(target.name, data.decode("utf-8", errors="replace"))
+    data = data[: data.rfind(b"\n", 0, TABLE_MAX_BYTES) + 1]
+    totals = summarize_table(target.name, data.decode("utf-8", errors="replace"))
+    return totals and totals.replace("[table: ", "[table, first rows only (the file is large): ", 1)
 
 
 def _describe(base: Path, entry: Path, allow: bool | None) -> tuple[bool, str]:
