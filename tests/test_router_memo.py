@@ -1,9 +1,10 @@
 """What the router remembers between calls (model expansion, planned candidates) never outlives what
-it was read from: a role set, a config file edited, a provider added or a window learned between two
-calls is used by the second."""
+it was read from: a role set, a config file named, a provider added or a window learned between two
+calls is used by the second; a config file edited is read again within ``CONFIG_RECHECK_S``."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import FakeClient
 
 from assistant.catalog import ModelCatalog
 from assistant.errors import AllModelsFailedError
+from assistant.files import paths
 from assistant.files.paths import config_path
 from assistant.messages import ChatResponse, Message
 from assistant.registry import LLMRegistry
@@ -56,14 +58,32 @@ async def test_a_fallback_role_set_between_calls_joins_the_next_call(monkeypatch
         await router.chat("alpha/m", HI)
 
 
-async def test_a_config_file_edited_between_calls_is_read_by_the_next_call() -> None:
+async def test_a_config_file_edited_between_calls_is_read_once_the_recheck_interval_passed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "CONFIG_RECHECK_S", 0.05)
     router = _router(alpha=_down("alpha"), beta=_answers("beta"))
     with pytest.raises(AllModelsFailedError):
         await router.chat("alpha/m", HI)
     config_path().write_text('[models]\nfree_fallback = "beta/free"\n')
+    await asyncio.sleep(0.06)
     assert (await router.chat("alpha/m", HI)).text == "beta:free"
     config_path().write_text('[models]\nfree_fallback = "beta/other-free"\n')
+    await asyncio.sleep(0.06)
     assert (await router.chat("alpha/m", HI)).text == "beta:other-free"
+    config_path().unlink()
+    await asyncio.sleep(0.06)
+    with pytest.raises(AllModelsFailedError):
+        await router.chat("alpha/m", HI)
+
+
+async def test_calls_within_the_recheck_interval_do_not_look_at_the_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    looks: list[str] = []
+    real = paths._file_stamp
+    monkeypatch.setattr(paths, "_file_stamp", lambda path: looks.append(path) or real(path))
+    router = _router(beta=_answers("beta"))
+    for _ in range(20):
+        assert (await router.chat("beta/m", HI)).text == "beta:m"
+    assert looks == [str(config_path())]  # the first call's, when it planned
 
 
 async def test_a_role_name_follows_its_variable_from_call_to_call(monkeypatch: pytest.MonkeyPatch) -> None:

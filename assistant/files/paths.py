@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "config_stamp",
-           "config_stamp_of", "CONFIG_ENV", "env_value", "env_state"]
+__all__ = ["home_dir", "config_dir", "state_dir", "data_dir", "cache_dir", "config_path", "ConfigWatch",
+           "CONFIG_ENV", "CONFIG_RECHECK_S", "env_value", "env_state"]
 
 
 def env_value(name: str) -> str | None:
@@ -132,36 +133,56 @@ _config_files: dict[tuple[Any, ...], Path] = {}
 _config_strs: dict[tuple[Any, ...], str] = {}
 _config_seen: set[str] = set()  # config files last seen present
 
+# How often a ``ConfigWatch`` looks at the config file itself (its variables: on every look).
+CONFIG_RECHECK_S = 1.0
 
-def config_stamp(*names: str) -> tuple[Any, ...]:
-    """Changes whenever ``config_path()`` names another file, that file is created, edited or removed, or
-    one of the variables ``names`` is set, changed or unset: what a caller that reads the config (and
-    those variables) on every call compares before reading them again. One ``access`` (no file, the
-    usual case) or ``stat`` and a few dict lookups.
 
-        if config_stamp("ASSISTANT_MODEL_HIGH_END") != seen: ...   # read the config and the variable again
+class ConfigWatch:
+    """Whether anything a config reader read may have changed since the watch was made: ``config_path()``
+    naming another file, or one of the variables ``names`` set, changed or unset (seen at once: a few
+    dict lookups), or the config file created, edited or removed (seen within ``CONFIG_RECHECK_S``: one
+    ``access`` or ``stat`` call, at most once per that interval, the way the shared health file is read).
+    Made before the config is read, so an edit while reading it counts as a change.
+
+        watch = ConfigWatch(CONFIG_ENV + ("ASSISTANT_MODEL_HIGH_END",)); roles = read_roles()
+        ...
+        if not watch.unchanged(): ...   # read the config and the variable again (and watch anew)
     """
-    return config_stamp_of(_CONFIG_ENV + names)
+
+    __slots__ = ("names", "env", "path", "file", "checked")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.env = env_state(names)
+        path = _config_strs.get(self.env)
+        if path is None:
+            if len(_config_strs) > 64:
+                _config_strs.clear()
+            path = _config_strs[self.env] = str(config_path())
+        self.path = path
+        self.checked = time.monotonic()
+        self.file = _file_stamp(path)
+
+    def unchanged(self) -> bool:
+        if env_state(self.names) != self.env:
+            return False
+        now = time.monotonic()
+        if now - self.checked < CONFIG_RECHECK_S:
+            return True
+        if _file_stamp(self.path) != self.file:
+            return False
+        self.checked = now
+        return True
 
 
-def config_stamp_of(names: tuple[str, ...]) -> tuple[Any, ...]:
-    """``config_stamp`` for a tuple its caller keeps: ``CONFIG_ENV`` followed by the caller's own variables
-    (no tuple is built per call).
-
-        names = CONFIG_ENV + ("ASSISTANT_MODEL_HIGH_END",); ...; stamp = config_stamp_of(names)
-    """
-    key = env_state(names)
-    path = _config_strs.get(key)
-    if path is None:
-        if len(_config_strs) > 64:
-            _config_strs.clear()
-        path = _config_strs[key] = str(config_path())
+def _file_stamp(path: str) -> tuple[int, int, int] | None:
+    # One ``access`` for a file that was not there (the usual case: no config file), else one ``stat``.
     if path not in _config_seen and not os.access(path, os.F_OK):
-        return key, None
+        return None
     try:
         st = os.stat(path)
     except FileNotFoundError:
         _config_seen.discard(path)
-        return key, None
+        return None
     _config_seen.add(path)
-    return key, st.st_mtime_ns, st.st_size, st.st_ino
+    return st.st_mtime_ns, st.st_size, st.st_ino

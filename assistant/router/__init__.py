@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # bound at run time by _bind()
     from ._fitting import CompactFn
     from ._hops import Partial, aclose, status_event, summary
     from ._media import MediaHelper
-    from ._roles import Expansions, policy_from_config
+    from ._roles import expand_model, policy_from_config, stamp_names
     from ._route import Routes
     from .health import HealthStore
     from .policies import RouterPolicy
@@ -69,8 +69,8 @@ def _bind() -> None:
     and no call pays an import statement."""
     global _bound, asyncio, telemetry, AllModelsFailedError, LLMError, TransientError, UsageError, StreamEvent
     global LLMRegistry, ctx, _failures, _prompt_mode, _schedule, _steps, Call, template
-    global plan, screen, Partial, aclose, status_event, summary, MediaHelper, Expansions
-    global policy_from_config, Routes, RateLimiter, limit_rules, open_state
+    global plan, screen, Partial, aclose, status_event, summary, MediaHelper, expand_model, stamp_names
+    global policy_from_config, ConfigWatch, Routes, RateLimiter, limit_rules, open_state
     import asyncio
 
     from .. import telemetry
@@ -83,10 +83,11 @@ def _bind() -> None:
     from ._candidates import plan, screen
     from ._hops import Partial, aclose, status_event, summary
     from ._media import MediaHelper
-    from ._roles import Expansions, policy_from_config
+    from ._roles import expand_model, policy_from_config, stamp_names
     from ._route import Routes
     from .ratelimit import RateLimiter, limit_rules
     from .shared import open_state
+    from ..files.paths import ConfigWatch
     _bound = True
 
 
@@ -134,8 +135,10 @@ class Router:
         self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
         self._routes = Routes(self.registry)
-        self._expand = Expansions(self.registry)
-        self._planned: dict[str, Any] = {}
+        # model (a str or a tuple of them) -> (registry generation, catalog version, a watch on the config
+        # and variables its expansion read, its candidates): see ``_plan``.
+        self._plans: dict[Any, tuple[int, int, ConfigWatch, tuple[Candidate, ...]]] = {}
+        self._versioned = isinstance(getattr(type(self.catalog), "version", None), property)
 
     def __repr__(self) -> str:
         return f"Router(registry={self.registry!r})"
@@ -187,30 +190,36 @@ class Router:
         if self.registry.config.default_temperature is not None:
             options = self._defaults(options)
         call = Call(template(messages, tools, options, stream=False), streaming=False)
+        if telemetry.quiet():
+            call.trace = telemetry.NOOP
+            return await self._chat(model, call)
+        with telemetry.chat_span(model, call.request) as call.trace:
+            return await self._chat(model, call)
+
+    async def _chat(self, model: str | Sequence[str], call: Call) -> ChatResponse:
         # The loop of ``_run`` with coroutines only (a plain call yields no events; it only records),
         # and after a failed answer its candidates raced two at a time.
-        with telemetry.chat_span(model, call.request) as call.trace:
-            await self.health.refresh()
-            candidates, recovery = self._plan(model, call), None
-            while candidates and call.response is None:
-                ahead = list(candidates)
-                while ahead and call.response is None:
-                    cand = ahead.pop(0)
-                    partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
-                    if partner is not None:
-                        ahead.remove(partner)
-                        await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
-                    else:
-                        await self._attempt(cand, call, ahead)
-                if call.response is None:
-                    async for _ in _schedule.waiting_room(self, call):
-                        pass
-                if call.response is None:
-                    recovery = recovery or ctx.Recovery(self, call)
-                    async for _ in recovery.after(candidates):
-                        pass
-                    candidates = recovery.next
-            return self._answer(call)
+        await self.health.refresh()
+        candidates, recovery = self._plan(model, call), None
+        while candidates and call.response is None:
+            ahead = list(candidates)
+            while ahead and call.response is None:
+                cand = ahead.pop(0)
+                partner = _schedule.partner_for(self, cand, ahead, call) if call.racing else None
+                if partner is not None:
+                    ahead.remove(partner)
+                    await _schedule.race(self, [(cand, False), (partner, False)], call, ahead)
+                else:
+                    await self._attempt(cand, call, ahead)
+            if call.response is None:
+                async for _ in _schedule.waiting_room(self, call):
+                    pass
+            if call.response is None:
+                recovery = recovery or ctx.Recovery(self, call)
+                async for _ in recovery.after(candidates):
+                    pass
+                candidates = recovery.next
+        return self._answer(call)
 
     def stream(self, model: str | Sequence[str], messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
                **options: Any) -> AsyncIterator[StreamEvent]:
@@ -262,15 +271,27 @@ class Router:
             self._answer(call)
 
     def _plan(self, model: str | Sequence[str], call: Call) -> list[Candidate]:
-        model, then_auto = self._expand(model)
+        """The candidates of ``model``. An explicit one's are remembered while nothing they came from
+        changed: the registry (its ``generation``), the catalog's answers (its ``version``), the variables
+        its roles read and the config file (``files.paths.ConfigWatch``: an edit is seen within a second);
+        ``"auto"`` is planned every time (the free-models list moves on its own)."""
+        catalog = call.state.catalog = self.catalog
+        key = model if isinstance(model, str) else tuple(model)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] == self.registry.generation and hit[1] == catalog.version and hit[2].unchanged():
+            return list(hit[3])
+        generation, watch = self.registry.generation, ConfigWatch(stamp_names(key))
+        ids, then_auto = expand_model(model, self.registry)
         needs_tools = bool(call.request.tools)
-        free = self.free_models if model == "auto" or then_auto else None
-        candidates = plan(model, needs_tools=needs_tools, registry=self.registry, free_models=free,
-                          catalog=self.catalog, memo=self._planned)
-        if then_auto and model != "auto":
-            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free,
-                               catalog=self.catalog)
-        call.state.catalog = self.catalog
+        free = self.free_models if ids == "auto" or then_auto else None
+        candidates = plan(ids, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=catalog)
+        if then_auto and ids != "auto":
+            candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=catalog)
+        elif ids != "auto" and self._versioned:
+            if len(self._plans) >= 256:
+                self._plans.clear()
+            # The version after planning: the first answers may have loaded the catalog's snapshot.
+            self._plans[key] = (generation, catalog.version, watch, tuple(candidates))
         return candidates
 
     def _answer(self, call: Call) -> ChatResponse:

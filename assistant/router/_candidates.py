@@ -216,42 +216,13 @@ def plan(
     registry: LLMRegistry,
     free_models: Any,
     catalog: Any,
-    memo: dict[Any, tuple[Any, ...]] | None = None,
 ) -> list[Candidate]:
-    """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain).
-    ``memo`` (the caller's, one per registry) keeps the candidates of explicit ids while the registry
-    and the catalog's answers for them stay the same (``registry.generation``, ``catalog.version``)."""
+    """The candidates for ``model``: one id, an explicit chain, or ``"auto"`` (free-model chain)."""
     if isinstance(model, str) and model.strip().lower() == "auto":
         entries = _auto_chain(free_models, needs_tools, registry)
         return [_candidate(e, registry, catalog) for e in entries]
-    ids = (model,) if isinstance(model, str) else tuple(model)
-    if memo is None:
-        return [_candidate(i, registry, catalog) for i in ids]
-    if not isinstance(getattr(type(catalog), "version", None), property):
-        return [_remembered(i, registry, catalog, memo) for i in ids]
-    key = ids
-    hit = memo.get(key)
-    if hit is not None and hit[0] == registry.generation and hit[1] == catalog.version:
-        return list(hit[2])
-    found = [_candidate(i, registry, catalog) for i in ids]
-    if len(memo) >= 1024:
-        memo.clear()
-    # The version after planning: the first answers may have loaded the catalog's snapshot.
-    memo[key] = (registry.generation, catalog.version, found)
-    return list(found)
-
-
-def _remembered(raw_id: str, registry: LLMRegistry, catalog: Any, memo: dict[Any, tuple[Any, ...]]) -> Candidate:
-    # A catalog without ``version`` (a test double): the candidate is kept while its entry is the same object.
-    hit = memo.get(raw_id)
-    get = getattr(catalog, "get", None)
-    if hit is not None and hit[0] == registry.generation and (get(hit[2].model_id) if get is not None else None) is hit[1]:
-        return hit[2]
-    found = _candidate(raw_id, registry, catalog)
-    if len(memo) >= 1024:
-        memo.clear()
-    memo[raw_id] = (registry.generation, get(found.model_id) if get is not None else None, found)
-    return found
+    ids = (model,) if isinstance(model, str) else model
+    return [_candidate(i, registry, catalog) for i in ids]
 
 
 def _auto_chain(free_models: Any, needs_tools: bool, registry: LLMRegistry) -> list[Any]:
@@ -330,7 +301,7 @@ def screen(
                 return "rate_limit", f"{key} cooling down for {cooling.until - now:.0f}s more ({cooling.detail})"
     if state.tools and (cand.model_id in state.no_tools or (cand.supports_tools is False and not allow_prompt_tools)):
         return "tools_unsupported", "model cannot call tools"
-    if state.min_window or state.window(cand) is not None:
+    if state.min_window or (state.learned.get(cand.model_id) or cand.window) is not None:  # (state.window inline)
         reason = _window_reason(cand, state)
         if reason is not None:
             return "context_overflow", reason

@@ -9,19 +9,17 @@ separately, when no window holds the prompt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from ..files.paths import CONFIG_ENV, config_stamp_of
+from ..files.paths import CONFIG_ENV
 from ..free_models.roles import configured_role, is_role, model_for_role
 from ..registry import LLMRegistry
 from ..registry.config import ConfigFile
 from .policies import Breaker, RouterPolicy, WaitExponentialJitter, stop_after_attempt
 
-__all__ = ["expand_model", "Expansions", "overflow_model", "policy_from_config"]
+__all__ = ["expand_model", "stamp_names", "overflow_model", "policy_from_config"]
 
 # The roles that follow an explicit chain (``expand_model``).
 _FOLLOWERS = ("flash_fallback", "free_fallback")
-_MEMO_SIZE = 256
 
 
 def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str | list[str], bool]:
@@ -53,36 +51,17 @@ def expand_model(model: str | Sequence[str], registry: LLMRegistry) -> tuple[str
     return list(dict.fromkeys(ids)), then_auto
 
 
-class Expansions:
-    """``expand_model`` for one registry, answered from memory while nothing it reads has changed: the
-    registry's providers and config (``registry.generation``), the config file's model roles (its
-    ``config_stamp``: one ``access`` or ``stat``) and the ``ASSISTANT_MODEL_<ROLE>`` variables involved.
-    The ids come as a tuple: the memo's own, not to be changed.
+def stamp_names(model: str | Sequence[str]) -> tuple[str, ...]:
+    """The variables ``expand_model(model, ...)`` reads besides the registry and the config file: where
+    the config file is (``CONFIG_ENV``) and the ``ASSISTANT_MODEL_<ROLE>`` variables of the roles
+    involved. While a ``ConfigWatch`` on them sees no change, the expansion stays the same (for the same
+    registry).
 
-        model, then_auto = Expansions(registry)("openai/gpt-4o")
+        watch = ConfigWatch(stamp_names("high_end")); ids, then_auto = expand_model("high_end", registry)
     """
-
-    def __init__(self, registry: LLMRegistry) -> None:
-        self.registry = registry
-        self._memo: dict[Any, tuple[tuple[str, ...], int, tuple[Any, ...], str | tuple[str, ...], bool]] = {}
-
-    def __call__(self, model: str | Sequence[str]) -> tuple[str | tuple[str, ...], bool]:
-        asked = model if isinstance(model, str) else tuple(model)
-        hit = self._memo.get(asked)
-        if hit is not None:
-            names, generation, stamp, ids, then_auto = hit
-            if generation == self.registry.generation and stamp == config_stamp_of(names):
-                return ids, then_auto
-        roles = [m for m in ([asked] if isinstance(asked, str) else asked) if is_role(m)]
-        names = CONFIG_ENV + tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}"
-                                   for r in (*roles, *_FOLLOWERS))
-        generation, stamp = self.registry.generation, config_stamp_of(names)
-        found, then_auto = expand_model(model, self.registry)
-        ids = found if isinstance(found, str) else tuple(found)
-        if len(self._memo) >= _MEMO_SIZE:
-            self._memo.clear()
-        self._memo[asked] = (names, generation, stamp, ids, then_auto)
-        return ids, then_auto
+    roles = [m for m in ([model] if isinstance(model, str) else model) if is_role(m)]
+    return CONFIG_ENV + tuple(f"ASSISTANT_MODEL_{r.strip().lower().replace('-', '_').upper()}"
+                              for r in (*roles, *_FOLLOWERS))
 
 
 def overflow_model(registry: LLMRegistry) -> list[str]:

@@ -30,7 +30,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["ENABLED", "configure", "agent_span", "step_span", "chat_span", "attempt", "Span"]
+__all__ = ["ENABLED", "NOOP", "configure", "quiet", "agent_span", "step_span", "chat_span", "attempt", "Span"]
 
 _log = logging.getLogger(__name__)
 _INFO = logging.INFO
@@ -71,8 +71,11 @@ def _tracing() -> bool:
     return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
-def _quiet() -> bool:
+def quiet() -> bool:
+    """True when nothing would be recorded now: no INFO logging and no tracing. A caller may then skip
+    a span altogether (``NOOP`` stands in for it)."""
     return not _log.isEnabledFor(_INFO) and not _tracing()
+
 
 
 def _get_tracer() -> Any:
@@ -103,7 +106,7 @@ class _Noop:
         return None
 
 
-_NOOP = _Noop()
+NOOP = _NOOP = _Noop()
 
 
 class Span:
@@ -165,7 +168,7 @@ class Span:
 
 def agent_span(model: Any, tools: list[str]) -> Span | _Noop:
     """The span of one ``Agent.run``."""
-    if _quiet():
+    if quiet():
         return _NOOP
     label = _model_label(model)
     return Span("invoke_agent assistant", {
@@ -176,14 +179,14 @@ def agent_span(model: Any, tools: list[str]) -> Span | _Noop:
 
 def step_span(number: int) -> Span | _Noop:
     """The span of one agent step (a model call and the tools it asked for)."""
-    if _quiet():
+    if quiet():
         return _NOOP
     return Span(f"step {number}", {"assistant.step.number": number}, log=f"agent step {number}")
 
 
 def chat_span(model: Any, request: Any) -> Span | _Noop:
     """The span of one router call (every candidate it tries, each an ``attempt`` span below it)."""
-    if _quiet():
+    if quiet():
         return _NOOP
     label = _model_label(model)
     attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": label}
