@@ -10,7 +10,7 @@ from .. import telemetry
 from ..errors import LLMError, RateLimitError, TransientError
 from ..messages import Attempt, ChatRequest, ChatResponse, Message, Usage, trusted
 from . import _fitting as ctx
-from ._call import Call, Tries, hop
+from ._call import Call, hop
 from ._candidates import UNASKED, Candidate
 from ._failures import COUNTED, EMPTY
 from ._hops import is_empty
@@ -19,56 +19,66 @@ from .policies import RetryState
 if TYPE_CHECKING:
     from . import Router
     from ._route import Route
+    from ._steps import Sending
 
 __all__ = ["answered", "attempt_cost", "send_more"]
 
 
-async def answered(
-    router: Router, call: Call, cand: Candidate, route: Route, tries: Tries, request: ChatRequest,
-    response: ChatResponse, waited: float, client: Any,
-) -> None:
-    """Record the answer (continued first when the model's own output limit cut it mid-answer);
-    in a race only the first answer counts."""
+async def answered(router: Router, call: Call, sending: Sending, response: ChatResponse) -> None:
+    """Record the answer of the try ``sending`` (continued first when the model's own output limit cut
+    it mid-answer); in a race only the first answer counts."""
+    cand, waited = sending.cand, sending.waited
     if call.response is not None:
         hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
         return
-    state, policy = call.state, router.policy
-    notes = ["tools described in the prompt"] if tries.prompt_mode else ["without tool_choice"] if tries.drop_choice else []
+    state, tries = call.state, sending.tries
+    detail = "tools described in the prompt" if tries.prompt_mode else "without tool_choice" if tries.drop_choice else ""
     if state.notes:
-        notes += state.notes
+        detail = "; ".join([detail, *state.notes] if detail else state.notes)
     # Only a cut the caller did not ask for (no max_tokens), and only in a plain call: a stream's
     # text is already out.
     if (response.finish_reason == "length" and call.request.max_tokens is None and not call.streaming
-            and policy.continue_on_length):
-        budget = ctx.continuation_budget(cand, state, response)
-
-        async def send(more: list[Message]) -> ChatResponse:
-            return await send_more(router, cand, client, request, route.rules, more)
-
-        response, note = await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds,
-                                                budget=budget, model_id=cand.model_id)
+            and router.policy.continue_on_length):
+        response, note = await _continued(router, sending, call, response)
         if note:
-            notes.append(note)
+            detail = f"{detail}; {note}" if detail else note
         if call.response is not None:
             hop(call, cand, "raced", None, waited, "discarded: another candidate answered while this answer was continued")
             return
     usage = response.usage
-    cost = usage.cost if usage.cost is not None else attempt_cost(router, cand, usage, route)
-    if cost is not None and usage.cost is None:
-        response.usage = usage = trusted(Usage, {**usage.__dict__, "cost": cost})
+    cost = usage.cost
+    if cost is None:
+        cost = attempt_cost(router, cand, usage, sending.route)
+        if cost is not None:
+            response.usage = usage = trusted(Usage, {**usage.__dict__, "cost": cost})
     attempt = trusted(Attempt, {
         "provider": cand.provider, "model": cand.model, "kind": None, "status": None,
-        "wait_s": round(waited, 3) if waited else 0.0, "detail": "; ".join(notes) if notes else "", "input_tokens": usage.input_tokens,
+        "wait_s": round(waited, 3) if waited else 0.0, "detail": detail, "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens, "cached_tokens": usage.cached_tokens,
         "cache_write_tokens": usage.cache_write_tokens, "cost": cost,
     })
-    call.attempts.append(attempt)
+    attempts = call.attempts
+    attempts.append(attempt)
     if call.trace.recording:
         telemetry.attempt(call.trace, attempt)
     # What pydantic's __setattr__ does for a plain field, without its two Python-level calls.
-    response.__dict__["attempts"] = list(call.attempts)
+    response.__dict__["attempts"] = attempts.copy()
     response.__pydantic_fields_set__.add("attempts")
     call.response = response
+
+
+async def _continued(router: Router, sending: Sending, call: Call, response: ChatResponse) -> tuple[ChatResponse, str]:
+    # The rest of an answer the model's own output limit cut, asked of the same model.
+    cand, request, client, rules = sending.cand, sending.request, sending.client, sending.route.rules
+    assert request is not None
+    policy = router.policy
+    budget = ctx.continuation_budget(cand, call.state, response)
+
+    async def send(more: list[Message]) -> ChatResponse:
+        return await send_more(router, cand, client, request, rules, more)
+
+    return await ctx.continue_cut(send, request.messages, response, rounds=policy.continue_rounds, budget=budget,
+                                  model_id=cand.model_id)
 
 
 def attempt_cost(router: Router, cand: Candidate, usage: Usage, route: Route | None = None) -> float | None:

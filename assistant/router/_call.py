@@ -55,7 +55,7 @@ class Call:
 class Tries:
     """How one candidate is being tried: its keys, failure counts, and what earlier failures switched."""
 
-    keys: list[str]
+    keys: Sequence[str]
     key_i: int
     prompt_mode: bool
     drop_choice: bool
@@ -66,15 +66,11 @@ class Tries:
     ready_at: float
     fresh_keys: int
 
-    def __init__(self, keys: list[str], key_i: int, *, prompt_mode: bool = False) -> None:
+    def __init__(self, keys: Sequence[str], key_i: int, *, prompt_mode: bool = False) -> None:
         self.keys, self.key_i, self.prompt_mode, self.drop_choice = keys, key_i, prompt_mode, False
         self.tries = self.rate_tries = 0
         self.first_failure, self.ready_at = None, 0.0
         self.fresh_keys = max(len(keys) - 1, 0)
-
-    @property
-    def key(self) -> str | None:
-        return self.keys[self.key_i] if self.keys else None
 
 
 def template(messages: Sequence[Message], tools: Sequence[ToolSpec], options: dict[str, Any], *, stream: bool) -> ChatRequest:

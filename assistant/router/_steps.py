@@ -68,14 +68,14 @@ async def ready(router: Router, cand: Candidate, call: Call, last_resort: bool) 
         if router._screen(cand, state, probe=False, resting=False) is None:
             call.resting.append(cand)
         return hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
-    spec, warning = route.spec, None
+    warning = None
     tries = call.tries.get(cand.model_id)
     if tries is None:
-        native = cand.supports_tools is not False and spec.supports_tools and cand.model_id not in router._prompt_tools
-        keys = list(route.keys)
+        keys, spec = route.keys, route.spec
         tries = call.tries[cand.model_id] = Tries(
             keys, router._key_index.get(cand.provider, 0) % len(keys) if keys else 0,
-            prompt_mode=bool(state.tools) and not native)
+            prompt_mode=bool(state.tools) and not (cand.supports_tools is not False and spec.supports_tools
+                                                   and cand.model_id not in router._prompt_tools))
         if (state.tools and call.streaming and spec.free_suffix and cand.model.endswith(spec.free_suffix)
                 and not (cand.free_entry and cand.supports_tools is True)):
             # The Go seed's isFreeModel warning: free variants often lack (or flake on) tool calling; an
@@ -148,7 +148,8 @@ def finish(router: Router, sending: Sending, call: Call) -> None:
     sending.lowered = None
     if call.state.max_tokens:  # (without one there is nothing to lower)
         sending.request, sending.lowered = ctx.fit_reply(sending.request, sending.cand, call.state)  # type: ignore[arg-type]
-    sending.client = router.registry.client(sending.cand.provider, sending.tries.key)
+    tries = sending.tries
+    sending.client = router.registry.client(sending.cand.provider, tries.keys[tries.key_i] if tries.keys else None)
     # A success only closes a circuit when it was sent after the circuit opened.
     sending.sent = router.policy.clock()
 
@@ -206,7 +207,5 @@ async def failed(
 async def answer(router: Router, sending: Sending, call: Call, response: ChatResponse) -> None:
     """A whole answer: the circuit hears of the success, and the answer becomes the call's (continued
     first when the model's own output limit cut it; in a race only the first counts)."""
-    cand = sending.cand
-    await router.health.succeeded(sending.route.circuit, sending.sent, provider=cand.provider)
-    await _answers.answered(router, call, cand, sending.route, sending.tries, sending.request,  # type: ignore[arg-type]
-                            response, sending.waited, sending.client)
+    await router.health.succeeded(sending.route.circuit, sending.sent, provider=sending.cand.provider)
+    await _answers.answered(router, call, sending, response)

@@ -241,7 +241,7 @@ class HealthStore:
         sent_at = now if sent_at is None else sent_at
         if self._probing:
             self._end_probe(key, sent_at)
-        doc = self.doc
+        doc = self._doc or self.doc
         entry = doc.circuits.get(key)
         closes = entry is not None and entry.opened_at is not None and sent_at >= entry.opened_at
         disabled = (provider is not None and bool(doc.providers) and (p := doc.providers.get(provider)) is not None
