@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # bound at run time by _bind()
     from ..messages import ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
     from ..registry import LLMRegistry
     from . import _fitting as ctx
-    from . import _failures, _prompt_mode, _schedule, _steps
+    from . import _answers, _failures, _prompt_mode, _schedule, _steps
     from ._call import Call, template
     from ._candidates import Candidate, RunState, plan, screen
     from ._fitting import CompactFn
@@ -68,7 +68,7 @@ def _bind() -> None:
     so ``from assistant import Router`` loads no pydantic, aiohttp or asyncio (issue 14's cold start)
     and no call pays an import statement."""
     global _bound, asyncio, telemetry, AllModelsFailedError, LLMError, TransientError, UsageError, StreamEvent
-    global LLMRegistry, ctx, _failures, _prompt_mode, _schedule, _steps, Call, template
+    global LLMRegistry, ctx, _answers, _failures, _prompt_mode, _schedule, _steps, Call, template
     global plan, screen, Partial, aclose, status_event, summary, MediaHelper, expand_model, stamp_names
     global policy_from_config, ConfigWatch, Routes, RateLimiter, limit_rules, open_state
     import asyncio
@@ -78,7 +78,7 @@ def _bind() -> None:
     from ..messages import StreamEvent
     from ..registry import LLMRegistry
     from . import _fitting as ctx
-    from . import _failures, _prompt_mode, _schedule, _steps
+    from . import _answers, _failures, _prompt_mode, _schedule, _steps
     from ._call import Call, template
     from ._candidates import plan, screen
     from ._hops import Partial, aclose, status_event, summary
@@ -270,7 +270,7 @@ class Router:
                     candidates = recovery.next
             self._answer(call)
 
-    def _plan(self, model: str | Sequence[str], call: Call) -> list[Candidate]:
+    def _plan(self, model: str | Sequence[str], call: Call) -> Sequence[Candidate]:
         """The candidates of ``model``. An explicit one's are remembered while nothing they came from
         changed: the registry (its ``generation``), the catalog's answers (its ``version``), the variables
         its roles read and the config file (``files.paths.ConfigWatch``: an edit is seen within a second);
@@ -279,7 +279,7 @@ class Router:
         key = model if isinstance(model, str) else tuple(model)
         hit = self._plans.get(key)
         if hit is not None and hit[0] == self.registry.generation and hit[1] == catalog.version and hit[2].unchanged():
-            return list(hit[3])
+            return hit[3]  # (the memo's own tuple: the loops copy what they take candidates from)
         generation, watch = self.registry.generation, ConfigWatch(stamp_names(key))
         ids, then_auto = expand_model(model, self.registry)
         needs_tools = bool(call.request.tools)
@@ -361,7 +361,7 @@ class Router:
             else:
                 for event in held or ():
                     yield event
-                await _steps.answer(self, sending, call, response)
+                await _answers.answered(self, call, sending, response)
                 yield StreamEvent(type="done", response=call.response)
                 return
 
@@ -397,7 +397,7 @@ class Router:
                 if not await _failures.apply(self, action, err, cand, sending.tries, call):
                     return
             else:
-                await _steps.answer(self, sending, call, response)
+                await _answers.answered(self, call, sending, response)
                 return
 
     def _facts(self) -> Any:

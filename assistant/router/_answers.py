@@ -25,9 +25,11 @@ __all__ = ["answered", "attempt_cost", "send_more"]
 
 
 async def answered(router: Router, call: Call, sending: Sending, response: ChatResponse) -> None:
-    """Record the answer of the try ``sending`` (continued first when the model's own output limit cut
-    it mid-answer); in a race only the first answer counts."""
+    """A whole answer to the try ``sending``: the circuit hears of the success, and the answer becomes
+    the call's (continued first when the model's own output limit cut it mid-answer; in a race only the
+    first answer counts)."""
     cand, waited = sending.cand, sending.waited
+    await router.health.succeeded(sending.route.circuit, sending.sent, provider=cand.provider)
     if call.response is not None:
         hop(call, cand, "raced", None, waited, "discarded: another candidate answered first")
         return

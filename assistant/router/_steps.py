@@ -1,7 +1,8 @@
 """The steps of one candidate's hop, shared by the router's two loops over them: a stream
 (``Router._candidate``, which yields each step's status event) and a plain call (``Router._attempt``,
 coroutines only: a plain call pays for no async generator). A step records its own hops; the event it
-returns is what a stream yields, and a plain call drops it.
+returns is what a stream yields, and a plain call drops it. A whole answer is the last step
+(``_answers.answered``).
 
     sending = await ready(router, cand, call, last_resort=False)   # a Sending, or the skip hop's event
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LLMError, TransientError, UsageError
 from ..messages import ChatRequest, ChatResponse, StreamEvent
-from . import _answers, _failures
+from . import _failures
 from . import _fitting as ctx
 from ._call import Call, Tries, build_request, hop
 from ._candidates import Candidate, screen
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ._route import Route
     from .policies import Action
 
-__all__ = ["Sending", "ready", "reserve", "waiting", "pause", "build", "stand_in", "check", "cancelled", "failed", "answer"]
+__all__ = ["Sending", "ready", "reserve", "waiting", "pause", "build", "stand_in", "check", "cancelled", "failed"]
 
 
 class Sending:
@@ -202,10 +203,3 @@ async def failed(
     note = hop(call, cand, err.kind, err.status, sending.waited + wait, describe(err, action.detail))
     sending.waited = 0.0  # the next try counts its own wait
     return action, note
-
-
-async def answer(router: Router, sending: Sending, call: Call, response: ChatResponse) -> None:
-    """A whole answer: the circuit hears of the success, and the answer becomes the call's (continued
-    first when the model's own output limit cut it; in a race only the first counts)."""
-    await router.health.succeeded(sending.route.circuit, sending.sent, provider=sending.cand.provider)
-    await _answers.answered(router, call, sending, response)
