@@ -14,7 +14,8 @@ from assistant.catalog import ModelCatalog
 from assistant.errors import AllModelsFailedError
 from assistant.files import paths
 from assistant.files.paths import config_path
-from assistant.messages import ChatResponse, Message
+from assistant.free_models import FreeModelsStore
+from assistant.messages import ChatResponse, Message, ToolSpec
 from assistant.registry import LLMRegistry
 from assistant.router import Router
 from assistant.router.policies import Breaker, RouterPolicy
@@ -35,11 +36,18 @@ def _down(provider: str) -> FakeClient:
     return FakeClient(handler, provider)
 
 
-def _router(catalog=None, **clients: FakeClient) -> Router:
+def _router(catalog=None, free_models=None, **clients: FakeClient) -> Router:
     registry = LLMRegistry()
     for name, client in clients.items():
         registry.add_provider(name, kind="openai", base_url=f"http://127.0.0.1:9/{name}/v1", client=client)
-    return Router(registry, catalog=catalog, policy=RouterPolicy(random=random.Random(3)))
+    return Router(registry, catalog=catalog, free_models=free_models, policy=RouterPolicy(random=random.Random(3)))
+
+
+def _free(tmp_path, *ids: str) -> FreeModelsStore:
+    store = FreeModelsStore(tmp_path / "free-models.json")
+    for model_id in ids:
+        store.add_model({"id": model_id, "supports_tools": True})
+    return store
 
 
 def tried(resp: ChatResponse) -> list[str]:
@@ -138,3 +146,36 @@ async def test_a_provider_moved_to_another_server_between_calls_has_that_servers
     assert resp.text == "beta:m" and "circuit open" in resp.attempts[0].detail
     registry.add_provider("alpha", kind="openai", base_url="http://127.0.0.1:9/two/v1", client=_answers("alpha"))
     assert (await router.chat(["alpha/m", "beta/m"], HI)).text == "alpha:m"
+
+
+async def test_a_free_model_list_edited_through_the_routers_store_is_used_by_the_next_auto_call(tmp_path) -> None:
+    store = _free(tmp_path, "alpha/m", "beta/m")
+    router = _router(free_models=store, alpha=_answers("alpha"), beta=_answers("beta"))
+    assert (await router.chat("auto", HI)).text == "alpha:m"
+    store.reorder_models(["beta/m", "alpha/m"])
+    assert (await router.chat("auto", HI)).text == "beta:m"
+    store.update_model("beta/m", enabled=False)
+    assert (await router.chat("auto", HI)).text == "alpha:m"
+
+
+async def test_a_free_model_list_edited_elsewhere_is_read_again_once_the_recheck_interval_passed(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "CONFIG_RECHECK_S", 0.05)
+    router = _router(free_models=_free(tmp_path, "alpha/m", "beta/m"), alpha=_answers("alpha"), beta=_answers("beta"))
+    assert (await router.chat("auto", HI)).text == "alpha:m"
+    FreeModelsStore(tmp_path / "free-models.json").remove_model("alpha/m")  # another process, as far as it knows
+    await asyncio.sleep(0.06)
+    assert (await router.chat("auto", HI)).text == "beta:m"
+
+
+async def test_auto_calls_within_the_recheck_interval_reuse_their_plan(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _free(tmp_path, "alpha/m")
+    chains: list[bool] = []
+    real = store.fallback_chain
+    monkeypatch.setattr(store, "fallback_chain", lambda tools=False, registry=None: chains.append(tools) or real(tools, registry))
+    router = _router(free_models=store, alpha=_answers("alpha"))
+    for _ in range(10):
+        assert (await router.chat("auto", HI)).text == "alpha:m"
+    tool = ToolSpec(name="add", description="add", parameters={"type": "object", "properties": {}})
+    assert (await router.chat("auto", HI, [tool])).text == "alpha:m"
+    assert chains == [False, True]  # one plan without tools, one with

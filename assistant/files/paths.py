@@ -144,15 +144,18 @@ class ConfigWatch:
     ``access`` or ``stat`` call, at most once per that interval, the way the shared health file is read).
     Made before the config is read, so an edit while reading it counts as a change.
 
+    ``expires=True`` (settable until the first look) also reports a change once ``CONFIG_RECHECK_S``
+    has passed: for a reader whose answer also rests on state no file stamp covers.
+
         watch = ConfigWatch(CONFIG_ENV + ("ASSISTANT_MODEL_HIGH_END",)); roles = read_roles()
         ...
         if not watch.unchanged(): ...   # read the config and the variable again (and watch anew)
     """
 
-    __slots__ = ("names", "env", "path", "file", "checked")
+    __slots__ = ("names", "env", "path", "file", "checked", "expires")
 
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
+    def __init__(self, names: tuple[str, ...], *, expires: bool = False) -> None:
+        self.names, self.expires = names, expires
         self.env = env_state(names)
         path = _config_strs.get(self.env)
         if path is None:
@@ -169,7 +172,7 @@ class ConfigWatch:
         now = time.monotonic()
         if now - self.checked < CONFIG_RECHECK_S:
             return True
-        if _file_stamp(self.path) != self.file:
+        if self.expires or _file_stamp(self.path) != self.file:
             return False
         self.checked = now
         return True

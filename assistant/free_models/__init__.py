@@ -138,6 +138,9 @@ class FreeModelsStore:
         self._lock = threading.RLock()
         self._file_lock = _lock_for(self.path)
         self._cache: tuple[tuple[int, ...] | None, Contents] | None = None
+        # Counts the list's changes this store has seen (its own writes, a re-read of an edited file):
+        # what a caller that keeps a chain made from it compares (the router's plans of "auto").
+        self.changes = 0
 
     def __repr__(self) -> str:
         return f"FreeModelsStore(path={str(self.path)!r})"
@@ -286,6 +289,7 @@ class FreeModelsStore:
             signature = _signature(self.path)
             if self._cache is None or self._cache[0] != signature:
                 self._cache = (signature, self._read())
+                self.changes += 1
             return self._cache[1]
 
     def _read(self) -> Contents:
@@ -309,6 +313,7 @@ class FreeModelsStore:
             write_json_atomic(self.path, document(updated))
             # Holding the file lock, nobody else wrote since: what is on disk is ``updated``.
             self._cache = (_signature(self.path), updated)
+            self.changes += 1
             return result
 
 

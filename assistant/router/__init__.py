@@ -135,9 +135,10 @@ class Router:
         self._call_cost: Any = None
         self.media = MediaHelper(self._facts, self.registry)
         self._routes = Routes(self.registry)
-        # model (a str or a tuple of them) -> (registry generation, catalog version, a watch on the config
-        # and variables its expansion read, its candidates): see ``_plan``.
-        self._plans: dict[Any, tuple[int, int, ConfigWatch, tuple[Candidate, ...]]] = {}
+        # (model (a str or a tuple of them), tools asked) -> (registry generation, catalog version, a
+        # watch on the config and variables its expansion read, the free-models store it read and its
+        # changes then, the candidates): see ``_plan``.
+        self._plans: dict[Any, tuple[int, int, ConfigWatch, Any, int | None, tuple[Candidate, ...]]] = {}
         self._versioned = isinstance(getattr(type(self.catalog), "version", None), property)
 
     def __repr__(self) -> str:
@@ -271,27 +272,34 @@ class Router:
             self._answer(call)
 
     def _plan(self, model: str | Sequence[str], call: Call) -> Sequence[Candidate]:
-        """The candidates of ``model``. An explicit one's are remembered while nothing they came from
-        changed: the registry (its ``generation``), the catalog's answers (its ``version``), the variables
-        its roles read and the config file (``files.paths.ConfigWatch``: an edit is seen within a second);
-        ``"auto"`` is planned every time (the free-models list moves on its own)."""
+        """The candidates of ``model``, remembered while nothing they came from changed: the registry
+        (its ``generation``), the catalog's answers (its ``version``), the variables the roles read and
+        the config file (``files.paths.ConfigWatch``: an edit is seen within a second). A plan with the
+        free chain (``"auto"``) also rests on the free-models list (its store's ``changes``: this
+        process's edits are seen at once) and on files no stamp covers (another process's edits of the
+        list, the local model installed or served): it is made again every second."""
         catalog = call.state.catalog = self.catalog
-        key = model if isinstance(model, str) else tuple(model)
-        hit = self._plans.get(key)
-        if hit is not None and hit[0] == self.registry.generation and hit[1] == catalog.version and hit[2].unchanged():
-            return hit[3]  # (the memo's own tuple: the loops copy what they take candidates from)
-        generation, watch = self.registry.generation, ConfigWatch(stamp_names(key))
-        ids, then_auto = expand_model(model, self.registry)
         needs_tools = bool(call.request.tools)
-        free = self.free_models if ids == "auto" or then_auto else None
+        key = model if isinstance(model, str) else tuple(model), needs_tools
+        hit = self._plans.get(key)
+        if (hit is not None and hit[0] == self.registry.generation and hit[1] == catalog.version
+                and (hit[3] is None or hit[3].changes == hit[4]) and hit[2].unchanged()):
+            return hit[5]
+        generation, watch = self.registry.generation, ConfigWatch(stamp_names(key[0]))
+        ids, then_auto = expand_model(model, self.registry)
+        auto = ids == "auto" or then_auto
+        free = self.free_models if auto else None
         candidates = plan(ids, needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=catalog)
         if then_auto and ids != "auto":
             candidates += plan("auto", needs_tools=needs_tools, registry=self.registry, free_models=free, catalog=catalog)
-        elif ids != "auto" and self._versioned:
+        if self._versioned and (free is None or hasattr(free, "changes")):
             if len(self._plans) >= 256:
                 self._plans.clear()
-            # The version after planning: the first answers may have loaded the catalog's snapshot.
-            self._plans[key] = (generation, catalog.version, watch, tuple(candidates))
+            watch.expires = auto
+            # The versions after planning: the first answers may have loaded the catalog's snapshot
+            # (and the store its file).
+            self._plans[key] = (generation, catalog.version, watch, free, getattr(free, "changes", None),
+                                tuple(candidates))
         return candidates
 
     def _answer(self, call: Call) -> ChatResponse:
