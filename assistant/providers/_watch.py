@@ -5,8 +5,8 @@ around every call and every read (each is a heap entry; together they cost a sho
 - ``StallGuard``: one streamed body, looked at four times per read limit (``request(..., stream=True)``).
 - ``Watchdog``: one per session, looks after every whole-answer call in flight (``post_json``).
 
-Both end an exchange the way aiohttp's own timers would, so ``translate_errors`` sees a
-``TimeoutError`` and makes it a transient error. Silence while the transport is paused (our caller
+Both end an exchange the way aiohttp's own timers would: the wire layer sees a ``TimeoutError``
+(``Watch.timed_out`` tells the watchdog's cancellation from a caller's) and makes it a transient error. Silence while the transport is paused (our caller
 is behind and the buffer is full) is ours, not the server's, and never counts.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from time import monotonic
+from typing import Any
 
 import aiohttp
 
@@ -60,18 +62,26 @@ class StallGuard:
 
 
 class Watch:
-    """One call in flight under a ``Watchdog``: its ``asyncio.timeout`` and what has arrived so far.
-    The caller sets ``content``/``transport`` once the headers are in."""
+    """One call in flight under a ``Watchdog``: its task, when it started and, once the headers are in,
+    its ``response``. ``expired`` once the watchdog cancelled the task; the caller then turns that
+    cancellation into ``TimeoutError`` with ``timed_out`` (``asyncio.timeout``'s rule, without its two
+    coroutines and its timer per call)."""
 
-    __slots__ = ("deadline", "started", "content", "transport", "seen", "idle")
+    __slots__ = ("task", "cancelling", "started", "response", "seen", "idle", "expired")
 
-    def __init__(self, deadline: asyncio.Timeout, started: float) -> None:
-        self.deadline = deadline
+    def __init__(self, task: asyncio.Task[Any], started: float) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()  # cancellations asked for before this call: not ours
         self.started = started
-        self.content: aiohttp.StreamReader | None = None
-        self.transport: asyncio.ReadTransport | None = None
+        self.response: aiohttp.ClientResponse | None = None
         self.seen = -1
         self.idle = 0
+        self.expired = False
+
+    def timed_out(self, exc: BaseException) -> bool:
+        """``exc`` ends this call because the watchdog cancelled it (not its caller); the same test as
+        ``asyncio.Timeout.__aexit__``, so a caller's own cancellation stays a cancellation."""
+        return self.expired and self.task.uncancel() <= self.cancelling and type(exc) is asyncio.CancelledError
 
 
 class Watchdog:
@@ -79,10 +89,15 @@ class Watchdog:
     (the connection may be new: aiohttp's read timer starts only once the request is written, so for a
     small body this is as lenient, give or take a DNS lookup), no body byte for ``read``, nothing past
     ``total``; each caught within a quarter of the smaller limit after it passes. One timer for all of
-    them, ticking while calls come (a quiet tick stops it); a limit that passes ends the call through
-    its ``asyncio.timeout``, so the caller's task sees ``TimeoutError``."""
+    them, ticking while calls come (a quiet tick stops it); a limit that passes cancels the call's task
+    and marks its ``Watch`` expired.
 
-    __slots__ = ("_read", "_total", "_first", "_period", "_looks", "_calls", "_handle", "_busy")
+        call = watchdog.watch(asyncio.current_task(loop))
+        try: ... except BaseException as exc: if call.timed_out(exc): raise TimeoutError from None
+        finally: watchdog.forget(call)
+    """
+
+    __slots__ = ("_read", "_total", "_first", "_period", "_looks", "_calls", "_handle", "_busy", "active")
 
     def __init__(self, read: float | None, total: float | None, connect: float | None) -> None:
         self._read = read or None
@@ -94,19 +109,14 @@ class Watchdog:
         self._calls: set[Watch] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._busy = False
+        self.active = self._period > 0  # False when there is nothing to bound (no read and no total limit)
 
-    @property
-    def active(self) -> bool:
-        """False when there is nothing to bound (no read and no total limit)."""
-        return self._period > 0
-
-    def watch(self, deadline: asyncio.Timeout) -> Watch:
-        loop = asyncio.get_running_loop()
-        call = Watch(deadline, loop.time())
+    def watch(self, task: asyncio.Task[Any]) -> Watch:
+        call = Watch(task, monotonic())
         self._calls.add(call)
         self._busy = True
         if self._handle is None:
-            self._handle = loop.call_later(self._period, self._tick)
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
         return call
 
     def forget(self, call: Watch) -> None:
@@ -119,15 +129,15 @@ class Watchdog:
         self._calls.clear()
 
     def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = monotonic()
         for call in list(self._calls):
             if self._expired(call, now):
                 self._calls.discard(call)
-                call.deadline.reschedule(now)
+                call.expired = True
+                call.task.cancel()
         if self._calls or self._busy:
             self._busy = False
-            self._handle = loop.call_later(self._period, self._tick)
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
         else:
             self._handle = None
 
@@ -136,12 +146,14 @@ class Watchdog:
             return True
         if self._read is None:
             return False
-        content = call.content
-        if content is None:
+        response = call.response
+        if response is None:
             return now - call.started >= self._first
+        content = response.content
         if content.is_eof():
             return False
-        if not _quiet(content, call.transport, call.seen):
+        connection = response.connection
+        if not _quiet(content, connection.transport if connection is not None else None, call.seen):
             call.seen = content.total_bytes
             call.idle = 0
             return False
