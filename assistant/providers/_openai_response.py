@@ -39,6 +39,10 @@ FINISH_REASONS: Mapping[str, FinishReason] = {
 
 _PLAIN_DELTA = frozenset({"content", "role"})
 _loads = orjson.loads
+# Once per call: a pydantic class's attributes are read through its metaclass's __getattr__ hook (~3x
+# a plain class's), so the whole-answer path calls these bound constructors.
+_make_response = ChatResponse.make
+_make_usage = Usage.make
 
 
 class StreamReader:
@@ -232,13 +236,16 @@ def process_response(data: Any, provider: str, model: str) -> ChatResponse:
     if (content is None or type(content) is str and content[:1] != "<" and not content[:1].isspace()) and not (
             message.get("tool_calls") or message.get("function_call")):
         # The everyday answer, plain text that cannot open a <think> block: what the builder would make.
+        # Its helpers inlined (_reasoning_of's fields, normalize_finish's table): this runs once per call,
+        # out of the CPU caches, and every function call shows.
         raw_finish = choice.get("finish_reason")
-        reasoning = _reasoning_of(message)
-        return ChatResponse.make(
-            text=content or "", reasoning=reasoning[0] if reasoning else None, tool_calls=[],
-            finish_reason=normalize_finish(raw_finish, FINISH_REASONS, False), raw_finish_reason=raw_finish,
-            usage=_usage(usage) if isinstance(usage, dict) else Usage.make(), model=data.get("model") or model,
-            provider=provider, attempts=[], opaque={},
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        return _make_response(
+            text=content or "", reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
+            tool_calls=[],
+            finish_reason=FINISH_REASONS.get(raw_finish) or normalize_finish(raw_finish, FINISH_REASONS, False),
+            raw_finish_reason=raw_finish, usage=_usage(usage) if isinstance(usage, dict) else _make_usage(),
+            model=data.get("model") or model, provider=provider, attempts=[], opaque={},
         )
     builder = ResponseBuilder(provider, data.get("model") or model, streaming=False)
     if isinstance(usage, dict):
@@ -383,7 +390,7 @@ def _usage(raw: Mapping[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     cost = raw.get("cost")
-    return Usage.make(
+    return _make_usage(
         input_tokens=int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or raw.get("output_tokens") or 0),
         cached_tokens=int(prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0),

@@ -6,8 +6,9 @@ around every call and every read (each is a heap entry; together they cost a sho
 - ``Watchdog``: one per session, looks after every whole-answer call in flight (``post_json``).
 
 Both end an exchange the way aiohttp's own timers would: the wire layer sees a ``TimeoutError``
-(``Watch.timed_out`` tells the watchdog's cancellation from a caller's) and makes it a transient error. Silence while the transport is paused (our caller
-is behind and the buffer is full) is ours, not the server's, and never counts.
+(``Watch.timed_out`` tells the watchdog's cancellation from a caller's) and makes it a transient
+error. Silence while the transport is paused (our caller is behind and the buffer is full) is ours,
+not the server's, and never counts.
 """
 
 from __future__ import annotations

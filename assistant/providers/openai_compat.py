@@ -6,6 +6,7 @@ Only maps: ``_map_*`` builds the wire body, ``_process_*`` reads answers. No ret
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -25,14 +26,18 @@ _EFFORT_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 class OpenAICompatClient(SpecClient):
     """``/chat/completions`` and ``/models`` for any provider whose ``spec.family`` is "openai"."""
 
-    @property
+    @cached_property
     def _prefix(self) -> str:
         # llama.cpp serves the OpenAI routes under /v1 of its root.
         return "/v1" if self.spec.api_prefix == "" else ""
 
+    @cached_property
+    def _chat_path(self) -> str:
+        return self._prefix + "/chat/completions"
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
         body = self._map_request(request, stream=False)
-        data = await self.post_json(self._prefix + "/chat/completions", body, model=request.model)
+        data = await self.post_json(self._chat_path, body, model=request.model)
         return process_response(data, self.provider, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -44,7 +49,7 @@ class OpenAICompatClient(SpecClient):
         """
         body = self._map_request(request, stream=True)
         reader = StreamReader(self.provider, request.model)
-        async with self.request("POST", self._prefix + "/chat/completions", json=body, model=request.model,
+        async with self.request("POST", self._chat_path, json=body, model=request.model,
                                 stream=True) as response:
             if not _is_event_stream(response.headers.get("Content-Type", "")):
                 # Some servers ignore "stream": true and answer with one JSON document.
@@ -75,7 +80,7 @@ class OpenAICompatClient(SpecClient):
 
     def _map_request(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         spec = self.spec
-        body: dict[str, Any] = {"model": request.model, "messages": [self._map_message(m) for m in request.messages]}
+        body: dict[str, Any] = {"model": request.model, "messages": list(map(self._map_message, request.messages))}
         if request.tools:
             body["tools"] = [
                 {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
