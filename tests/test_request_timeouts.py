@@ -186,6 +186,33 @@ async def test_a_cancelled_call_stays_cancelled_not_a_timeout(fake_server) -> No
     await client.aclose()
 
 
+async def test_a_callers_own_deadline_stays_the_callers(fake_server) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(body=_ANSWER, content_type="application/json")
+
+    client = create_client("vllm", base_url=fake_server(slow).url + "/v1", timeouts=Timeouts(connect=1, read=1, total=10))
+    with pytest.raises(TimeoutError) as info:
+        async with asyncio.timeout(0.2):
+            await client.chat(_request())
+    await client.aclose()
+    assert not isinstance(info.value, TransientError)
+
+
+async def test_a_timed_out_call_leaves_its_task_as_it_found_it(fake_server) -> None:
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.Response(body=_ANSWER, content_type="application/json")
+
+    client = create_client("vllm", base_url=fake_server(silent).url + "/v1", timeouts=Timeouts(connect=0.2, read=0.2, total=10))
+    async with asyncio.timeout(5) as outer:  # the caller's own deadline, far off, is not the one that fired
+        with pytest.raises(TransientError):
+            await client.chat(_request())
+    await client.aclose()
+    assert not outer.expired()
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
 async def test_calls_one_after_another_each_keep_their_limits(fake_server) -> None:
     delays = iter([0.0, 0.0, 3.0])
 

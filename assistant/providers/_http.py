@@ -185,7 +185,7 @@ class HTTPClient:
                 await response.wait_for_close()
             return orjson.loads(raw) if raw.strip() else {}
         except BaseException as exc:
-            # translate_errors' rule, as a handler: free on the way through, unlike a ``with`` block.
+            # translate_errors' rule as a handler: free when nothing is raised, unlike a ``with`` block.
             if call.timed_out(exc):
                 raise _translated(TimeoutError(), self.provider, model) from None
             failure = None if isinstance(exc, LLMError) else _translated(exc, self.provider, model)
@@ -312,7 +312,8 @@ class _Exchange:
 
 class translate_errors:  # noqa: N801 - used like contextlib.suppress
     """``with translate_errors(provider, model):`` turns aiohttp's and asyncio's exceptions into our
-    ``TransientError`` (the one place that does); our own errors and anything else pass unchanged."""
+    ``TransientError`` (by ``_translated``, the one rule; ``post_json`` applies it in a handler); our own
+    errors and anything else pass unchanged."""
 
     __slots__ = ("_provider", "_model")
 

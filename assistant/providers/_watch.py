@@ -81,7 +81,8 @@ class Watch:
 
     def timed_out(self, exc: BaseException) -> bool:
         """``exc`` ends this call because the watchdog cancelled it (not its caller); the same test as
-        ``asyncio.Timeout.__aexit__``, so a caller's own cancellation stays a cancellation."""
+        ``asyncio.Timeout.__aexit__``, so a caller's own cancellation stays a cancellation. Once, as
+        the call ends: it takes the watchdog's cancellation back off the task."""
         return self.expired and self.task.uncancel() <= self.cancelling and type(exc) is asyncio.CancelledError
 
 

@@ -115,12 +115,13 @@ class OpenAICompatClient(SpecClient):
         return body
 
     def _map_message(self, message: Message) -> dict[str, Any]:
-        if message.role == "tool":
+        role = message.role  # read once: a pydantic attribute costs a trip through BaseModel.__getattr__'s hook
+        if role == "tool":
             out: dict[str, Any] = {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
             if message.name:
                 out["name"] = message.name
             return out
-        if message.role == "assistant" and message.tool_calls:
+        if role == "assistant" and message.tool_calls:
             out = {
                 "role": "assistant",
                 "content": message.content if message.content or self.spec.empty_content_with_tool_calls else None,
@@ -131,8 +132,8 @@ class OpenAICompatClient(SpecClient):
                 ],
             }
         else:
-            out = {"role": message.role, "content": openai_content(message) if message.attachments else message.content}
-        if message.role == "assistant" and self.spec.echo_reasoning and message.reasoning:
+            out = {"role": role, "content": openai_content(message) if message.attachments else message.content}
+        if role == "assistant" and self.spec.echo_reasoning and message.reasoning:
             out["reasoning_content"] = message.reasoning
         return out
 
