@@ -36,9 +36,9 @@ class Call:
     response: ChatResponse | None
     trace: Any  # the call's telemetry span: each hop becomes a span below it
     # Candidates left only because they rest (a cooldown, an open circuit): the call's last resort.
-    resting: list[Candidate]
+    resting: tuple[Candidate, ...]
     # Candidates left after a transient failure while others could serve: retried after them.
-    later: list[Candidate]
+    later: tuple[Candidate, ...]
     # How each candidate is being tried, kept across the rounds of the call.
     tries: dict[str, Tries]
     # A failure already cost a whole answer: the next candidates are raced two at a time.
@@ -48,7 +48,8 @@ class Call:
         self.request, self.streaming = request, streaming
         self.state = RunState(request.messages, request.tools, request.max_tokens)
         self.attempts, self.response, self.trace = [], None, None
-        self.resting, self.later, self.tries, self.racing = [], [], {}, False
+        self.resting = self.later = ()  # (replaced when a candidate joins: most calls add none)
+        self.tries, self.racing = {}, False
 
 
 @dataclass(slots=True, init=False)

@@ -10,8 +10,9 @@ with what is known about each (window, tool support) from the free-model entry o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,9 +66,16 @@ class Candidate:
     info: Any = field(default=UNASKED, compare=False, repr=False)
 
 
+# What a call has learned starts empty and is replaced, never changed in place, when it learns more
+# (rarely: an overflow, a refusal): a call that learns nothing allocates nothing for it.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(slots=True, init=False)
 class RunState:
-    """What one router call has learned so far (shared by every candidate it tries)."""
+    """What one router call has learned so far (shared by every candidate it tries). The collections
+    of what it learned are immutable values, replaced by the methods that add to them (``learn``,
+    ``note``, ...)."""
 
     messages: list[Message]
     tools: list[ToolSpec]
@@ -76,20 +84,20 @@ class RunState:
     bound: int | None
     # After a context overflow only windows of at least this size are worth a try.
     min_window: int
-    overflowed: list[Candidate]
+    overflowed: tuple[Candidate, ...]
     # Skipped because the prompt would not fit: what a compacted history could still use.
-    too_small: list[Candidate]
-    no_tools: set[str]
-    learned: dict[str, int]
+    too_small: tuple[Candidate, ...]
+    no_tools: frozenset[str]
+    learned: Mapping[str, int]
     # model name (the part after the provider) -> real / estimated prompt tokens, from a server's
     # /tokenize or the size an overflow error stated; a model's tokenizer is the same on every server.
-    ratios: dict[str, float]
+    ratios: Mapping[str, float]
     # Where ratios learned in earlier calls live (``ModelCatalog.token_ratio``), when the router has one.
     catalog: Any
     # What the call changed on the way (a lowered max_tokens), for the answer's attempt.
-    notes: list[str]
+    notes: tuple[str, ...]
     # Model ids whose server was asked for the prompt's exact size in this call.
-    measured: set[str]
+    measured: frozenset[str]
     # Some message carries an image or a document (None: not looked yet).
     attached: bool | None
 
@@ -98,9 +106,18 @@ class RunState:
         self.messages, self.tools, self.max_tokens, self.catalog = messages, tools, max_tokens, catalog
         self.estimate = self.bound = self.attached = None
         self.min_window = 0
-        self.overflowed, self.too_small, self.notes = [], [], []
-        self.no_tools, self.measured = set(), set()
-        self.learned, self.ratios = {}, {}
+        self.overflowed = self.too_small = self.notes = ()
+        self.no_tools = self.measured = frozenset()
+        self.learned = self.ratios = _NOTHING
+
+    def learn(self, model_id: str, window: int) -> None:
+        """``model_id``'s window as this call learned it (from an overflow, its server, a cut prompt)."""
+        self.learned = {**self.learned, model_id: window}
+
+    def note(self, text: str) -> None:
+        """A change made on the way, for the answer's attempt (once)."""
+        if text not in self.notes:
+            self.notes = (*self.notes, text)
 
     @property
     def attachments(self) -> bool:
@@ -130,7 +147,8 @@ class RunState:
         found = self.ratios.get(name)
         if found is None:
             lookup = getattr(self.catalog, "token_ratio", None)
-            found = self.ratios[name] = (lookup(model_id) if lookup is not None else None) or 1.0
+            found = (lookup(model_id) if lookup is not None else None) or 1.0
+            self.ratios = {**self.ratios, name: found}
         return found
 
     def calibrate(self, model_id: str, real: int) -> float | None:
@@ -141,7 +159,7 @@ class RunState:
         ratio = real / raw
         if not _RATIO_BOUNDS[0] <= ratio <= _RATIO_BOUNDS[1]:
             return None  # not this prompt's size (another prompt, a proxy's own count): ignored
-        self.ratios[_model_name(model_id)] = ratio
+        self.ratios = {**self.ratios, _model_name(model_id): ratio}
         remember = getattr(self.catalog, "calibrate", None)
         if remember is not None:
             remember(model_id, ratio)
@@ -160,8 +178,7 @@ class RunState:
         self.messages = list(messages)
         self.estimate = self.bound = self.attached = None
         self.min_window = 0
-        self.overflowed = []
-        self.too_small = []
+        self.overflowed = self.too_small = ()
 
     def window(self, cand: Candidate) -> int | None:
         """The best known window of ``cand``: learned during this call, else listed."""
@@ -172,18 +189,18 @@ class RunState:
         True when the prompt itself fits that window and only the room asked for the answer did not:
         the same candidate is then worth another try with a lower max_tokens."""
         if window:
-            self.learned[cand.model_id] = window
+            self.learn(cand.model_id, window)
         if prompt_tokens:
             self.calibrate(cand.model_id, prompt_tokens)
         window = window or self.window(cand) or 0
         prompt = prompt_tokens or self.tokens(cand.model_id)
         if window and self.max_tokens and prompt + reply_room(window, self.max_tokens) <= window < prompt + self.max_tokens:
             if not any(c.model_id == cand.model_id for c in self.overflowed):
-                self.overflowed.append(cand)
+                self.overflowed = (*self.overflowed, cand)
                 return True
         # Never resend this prompt to the same or a smaller window.
         self.min_window = max(self.min_window, prompt + 1, window + 1)
-        self.overflowed.append(cand)
+        self.overflowed = (*self.overflowed, cand)
         return False
 
     def reply_limit(self, cand: Candidate) -> int | None:

@@ -60,7 +60,7 @@ async def apply(router: Router, action: Action, err: LLMError, cand: Candidate, 
         await router.policy.sleep(action.wait_s)
     elif action.kind == "later":
         tries.ready_at = router.policy.clock() + action.wait_s
-        call.later.append(cand)
+        call.later = (*call.later, cand)
         return False
     elif action.kind == "drop_tool_choice":
         tries.drop_choice = True
@@ -95,7 +95,7 @@ async def give_up(router: Router, action: Action, err: LLMError, cand: Candidate
     elif action.kind == "bigger_window":
         return await learn_window(router, cand, err, state)
     elif err.kind == "tools_unsupported":
-        state.no_tools.add(cand.model_id)
+        state.no_tools |= {cand.model_id}
     return False
 
 

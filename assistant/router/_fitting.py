@@ -91,7 +91,7 @@ async def know_window(registry: Any, catalog: Any, cand: Candidate, state: RunSt
     if probe is not None and cand.model_id not in state.learned:
         window = await probe(registry, cand.model_id)
         if window:
-            state.learned[cand.model_id] = window
+            state.learn(cand.model_id, window)
     window = state.window(cand)
     if not window or cand.model_id in state.measured or spec.wire_kind != "llama":
         return
@@ -99,7 +99,7 @@ async def know_window(registry: Any, catalog: Any, cand: Candidate, state: RunSt
 
     if state.upper_bound() + reply_room(window, state.max_tokens) <= window:
         return
-    state.measured.add(cand.model_id)
+    state.measured |= {cand.model_id}
     from ..context.tokens import count_tokens_exact
     from ..providers._http import HTTPClient
 
@@ -120,8 +120,7 @@ def fit_reply(request: ChatRequest, cand: Candidate, state: RunState) -> tuple[C
     if limit is None or request.max_tokens is None or request.max_tokens <= limit:
         return request, None
     note = f"max_tokens lowered from {request.max_tokens} to {limit} to fit the {state.window(cand)}-token window"
-    if note not in state.notes:
-        state.notes.append(note)
+    state.note(note)
     return request.model_copy(update={"max_tokens": limit}), note
 
 
@@ -292,7 +291,7 @@ def ollama_window(cand: Candidate, request: ChatRequest, catalog: Any, state: Ru
         record = bool(num_ctx and num_ctx == from_catalog and catalog_window and num_ctx < catalog_window)
         window = OllamaWindow(num_ctx, send=num_ctx is not None, record=record)
     if window.num_ctx:
-        state.learned[cand.model_id] = min(state.learned.get(cand.model_id, window.num_ctx), window.num_ctx)
+        state.learn(cand.model_id, min(state.learned.get(cand.model_id, window.num_ctx), window.num_ctx))
     return window
 
 
@@ -328,7 +327,7 @@ def truncation(cand: Candidate, state: RunState, window: OllamaWindow, response:
     if window.num_ctx is None:
         # An over-long prompt keeps num_ctx/2 + 2 tokens (ollama/ollama#17427: "prompt eval count:
         # 32770" with a 65536 context): the server's default window, for this call only.
-        state.learned[cand.model_id] = max(2 * (count - 2), 1)
+        state.learn(cand.model_id, max(2 * (count - 2), 1))
     where = f"num_ctx {window.num_ctx}" if window.num_ctx else "the server's default num_ctx"
     return ContextOverflowError(
         f"Ollama evaluated only {count} of the prompt's ~{state.tokens(cand.model_id)} tokens: it cut the prompt "

@@ -39,9 +39,9 @@ async def waiting_room(router: Router, call: Call) -> AsyncIterator[StreamEvent]
             waiting[1][0] <= (0, max(ready, router.policy.clock())) else []
         for _, taken, was_resting in [waiting[0], *pair]:
             if was_resting:
-                call.resting = [c for c in call.resting if c.model_id != taken.model_id]
+                call.resting = tuple(c for c in call.resting if c.model_id != taken.model_id)
             else:
-                call.later = [c for c in call.later if c.model_id != taken.model_id]
+                call.later = tuple(c for c in call.later if c.model_id != taken.model_id)
         wait = ready - router.policy.clock() if rank == 0 else 0.0
         if wait > 0:
             if call.streaming:

@@ -65,9 +65,9 @@ async def ready(router: Router, cand: Candidate, call: Call, last_resort: bool) 
                      now=policy.clock(), probe=True, resting=not last_resort)
     if skipped is not None:
         if skipped[0] == "context_overflow" and state.window(cand):
-            state.too_small.append(cand)
+            state.too_small = (*state.too_small, cand)
         if router._screen(cand, state, probe=False, resting=False) is None:
-            call.resting.append(cand)
+            call.resting = (*call.resting, cand)
         return hop(call, cand, skipped[0], None, 0.0, "skipped: " + skipped[1])
     warning = None
     tries = call.tries.get(cand.model_id)
@@ -198,7 +198,7 @@ async def failed(
     action = _failures.judge(router, err, cand, sending.tries, sending.request,  # type: ignore[arg-type]
                              has_next=can_serve(router, rest, call), opened=opened, last_resort=last_resort)
     if action.kind == "cool_down" or (action.kind == "next" and action.detail.startswith("circuit open")):
-        call.resting.append(cand)
+        call.resting = (*call.resting, cand)
     wait = action.wait_s if action.kind == "retry" else 0.0
     note = hop(call, cand, err.kind, err.status, sending.waited + wait, describe(err, action.detail))
     sending.waited = 0.0  # the next try counts its own wait
