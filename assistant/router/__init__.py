@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # bound at run time by _bind()
 
     from .. import telemetry
     from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
+    from ..files.paths import ConfigWatch
     from ..messages import ChatResponse, Message, ModelInfo, StreamEvent, ToolSpec
     from ..registry import LLMRegistry
     from . import _fitting as ctx
@@ -75,6 +76,7 @@ def _bind() -> None:
 
     from .. import telemetry
     from ..errors import AllModelsFailedError, LLMError, TransientError, UsageError
+    from ..files.paths import ConfigWatch
     from ..messages import StreamEvent
     from ..registry import LLMRegistry
     from . import _fitting as ctx
@@ -87,7 +89,6 @@ def _bind() -> None:
     from ._route import Routes
     from .ratelimit import RateLimiter, limit_rules
     from .shared import open_state
-    from ..files.paths import ConfigWatch
     _bound = True
 
 
